@@ -1,0 +1,275 @@
+"""TTSConsumer: the WebSocket end of the protocol (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from voices.lookup import aget_voice_settings
+
+from . import protocol
+from .chunking import split_into_chunks
+from .embedded import ensure_embedded_workers
+from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob
+from .protocol import Cancel, ClientError, KeepAlive, SynthesisRequest
+from .streams import RequestStream
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_PARAMETERS = 4400
+CLOSE_IDLE = 4408
+
+
+class TTSConsumer(AsyncWebsocketConsumer):
+    """Takes synthesis requests from one socket and streams their audio back in order."""
+
+    streams: dict[str, RequestStream]
+    timeout: int
+    idle_timer: asyncio.TimerHandle | None = None
+
+    async def connect(self) -> None:
+        """Called when a client opens the socket: check the parameters, start the idle clock."""
+        self.streams = {}
+        self.timeout = settings.TTS_TIMEOUT_DEFAULT
+        ensure_embedded_workers()
+        await self.accept()
+        try:
+            self.timeout = protocol.parse_timeout(
+                self.scope.get("query_string", b""),
+                settings.TTS_TIMEOUT_DEFAULT,
+                settings.TTS_TIMEOUT_MIN,
+                settings.TTS_TIMEOUT_MAX,
+            )
+        except ClientError as error:
+            await self.send_error(error)
+            await self.close(code=CLOSE_BAD_PARAMETERS)
+            return
+        self.restart_idle_clock()
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: stop the clocks and forget the requests."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        for stream in self.streams.values():
+            if stream.deadline is not None:
+                stream.deadline.cancel()
+        self.streams = {}
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called with each client frame; every frame, even a bad one, restarts the idle clock."""
+        try:
+            if text_data is None:
+                raise ClientError("invalid_json", "Binary frames are not accepted; send JSON text.")
+            message = protocol.parse_message(text_data)
+            if isinstance(message, SynthesisRequest):
+                await self.start_request(message)
+            elif isinstance(message, Cancel):
+                await self.cancel_request(message.request_id)
+            else:
+                assert isinstance(message, KeepAlive)
+        except ClientError as error:
+            await self.send_error(error)
+        self.restart_idle_clock()
+
+    async def start_request(self, request: SynthesisRequest) -> None:
+        """Validate a synthesis request against its voice, split it and start dispatching it."""
+        if not request.text.strip() and not request.flush:
+            return  # whitespace alone is a no-op that only keeps the connection open
+        if request.continue_stream:
+            raise ClientError(
+                "invalid_request", "Text streaming (continue: true) is not available yet."
+            )
+        if request.word_timestamps:
+            raise ClientError("invalid_request", "word_timestamps is not available yet.")
+        request_id = request.request_id or uuid.uuid4().hex
+        if len(request.text) > settings.TTS_MAX_TEXT_CHARS:
+            raise ClientError(
+                "text_too_long",
+                f"text has {len(request.text)} characters; the limit is "
+                f"{settings.TTS_MAX_TEXT_CHARS} per message. Split it into several messages.",
+                request_id,
+            )
+        if request_id in self.streams:
+            raise ClientError(
+                "invalid_request", f"Request {request_id!r} is still in progress.", request_id
+            )
+        if len(self.streams) >= settings.TTS_MAX_REQUESTS_PER_CONNECTION:
+            raise ClientError(
+                "too_many_requests",
+                f"This connection already runs {len(self.streams)} requests; wait for one "
+                "to complete.",
+                request_id,
+            )
+        if request.voice_id is None:
+            raise ClientError("invalid_request", "voice_id is required.", request_id)
+        voice = await aget_voice_settings(request.voice_id)
+        if voice is None:
+            raise ClientError(
+                "voice_not_found",
+                f"There is no voice {request.voice_id!r}; GET /api/voices/ lists the voices.",
+                request_id,
+            )
+        if request.language and not protocol.language_matches(request.language, voice.language):
+            raise ClientError(
+                "invalid_request",
+                f"language {request.language!r} does not match voice {voice.voice_id!r} "
+                f"({voice.language}).",
+                request_id,
+            )
+
+        stream = RequestStream(
+            request_id=request_id,
+            chunks=split_into_chunks(
+                request.text, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS
+            ),
+            window=settings.TTS_CHUNKS_IN_FLIGHT,
+            sample_rate=request.sample_rate,
+            output_format=request.output_format,
+        )
+        stream.job = {
+            "type": "tts.synthesize",
+            "reply_channel": self.channel_name,
+            "request_id": request_id,
+            "stream": stream.token,
+            "engine": voice.engine,
+            "model_path": voice.model_path,
+            "config_path": voice.config_path,
+            "speaker": voice.speaker,
+            "speed": request.speed or voice.default_speed,
+            "sample_rate": request.sample_rate,
+        }
+        self.streams[request_id] = stream
+        await self.dispatch_chunks(stream)
+
+    async def dispatch_chunks(self, stream: RequestStream) -> None:
+        """Send the chunks the request's window allows to the workers; finish if none are left."""
+        if stream.done:
+            await self.end_request(
+                stream,
+                protocol.complete_message(stream.request_id, stream.audio_seconds, stream.sequence),
+            )
+            return
+        for index, text in stream.take_dispatchable():
+            job: SynthesizeJob = {**stream.job, "index": index, "text": text}  # type: ignore[typeddict-item]
+            try:
+                await self.channel_layer.send(WORKER_CHANNEL, job)
+            except ChannelFull:
+                await self.end_request(
+                    stream,
+                    protocol.error_message(
+                        "server_busy",
+                        "The server has too much to synthesize right now; try again shortly.",
+                        stream.request_id,
+                    ),
+                )
+                return
+        self.restart_deadline(stream)
+
+    async def tts_audio(self, event: AudioPart) -> None:
+        """Called with a part of a chunk's audio from a worker: send what is now in order."""
+        stream = self.stream_for(event)
+        if stream is None:
+            return
+        for audio in stream.add_part(event["index"], event["part"], event["last"], event["audio"]):
+            await self.send_json(
+                protocol.chunk_message(
+                    stream.request_id,
+                    base64.b64encode(audio).decode("ascii"),
+                    stream.sequence,
+                    stream.sample_rate,
+                    stream.output_format,
+                )
+            )
+            stream.sequence += 1
+            stream.samples_sent += len(audio) // 2
+        await self.dispatch_chunks(stream)
+
+    async def tts_failed(self, event: SynthesisFailed) -> None:
+        """Called when a worker could not synthesize a chunk: the request ends with an error."""
+        stream = self.stream_for(event)
+        if stream is not None:
+            await self.end_request(
+                stream,
+                protocol.error_message("synthesis_failed", event["message"], stream.request_id),
+            )
+
+    def stream_for(self, event: AudioPart | SynthesisFailed) -> RequestStream | None:
+        # Replies for a cancelled, failed or finished run of a request id are dropped here.
+        stream = self.streams.get(event["request_id"])
+        if stream is None or stream.token != event["stream"]:
+            return None
+        return stream
+
+    async def cancel_request(self, request_id: str) -> None:
+        stream = self.streams.get(request_id)
+        if stream is None:
+            raise ClientError(
+                "invalid_request", f"There is no request {request_id!r} in progress.", request_id
+            )
+        await self.end_request(stream, protocol.cancelled_message(request_id))
+
+    async def end_request(self, stream: RequestStream, message: dict[str, Any]) -> None:
+        """Send the request's last message and forget it."""
+        self.streams.pop(stream.request_id, None)
+        if stream.deadline is not None:
+            stream.deadline.cancel()
+        await self.send_json(message)
+        self.restart_idle_clock()
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def send_error(self, error: ClientError) -> None:
+        await self.send_json(protocol.error_message(error.code, error.message, error.request_id))
+
+    # Clocks. Both are plain loop timers, re-armed when something happens.
+
+    def restart_idle_clock(self) -> None:
+        """Idle means: the client sends nothing and no request owes it audio."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        if not self.streams:
+            loop = asyncio.get_running_loop()
+            self.idle_timer = loop.call_later(self.timeout, self.on_idle)
+
+    def on_idle(self) -> None:
+        asyncio.ensure_future(self.close_idle())
+
+    async def close_idle(self) -> None:
+        await self.send_json(
+            protocol.error_message(
+                "timeout", f"Connection timed out after {self.timeout} seconds of inactivity"
+            )
+        )
+        await self.close(code=CLOSE_IDLE)
+
+    def restart_deadline(self, stream: RequestStream) -> None:
+        """Each step forward restarts a request's deadline; with none for too long, it fails."""
+        if stream.deadline is not None:
+            stream.deadline.cancel()
+        loop = asyncio.get_running_loop()
+        stream.deadline = loop.call_later(
+            settings.TTS_CHUNK_DEADLINE, lambda: asyncio.ensure_future(self.fail_stalled(stream))
+        )
+
+    async def fail_stalled(self, stream: RequestStream) -> None:
+        if self.streams.get(stream.request_id) is not stream:
+            return
+        await self.end_request(
+            stream,
+            protocol.error_message(
+                "synthesis_failed",
+                f"No audio was produced for {settings.TTS_CHUNK_DEADLINE:g} seconds; "
+                "the request was abandoned. Try again.",
+                stream.request_id,
+            ),
+        )

@@ -1,0 +1,51 @@
+"""Synthesis workers hosted inside the web process (the embedded default mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.conf import settings
+
+from .messages import WORKER_CHANNEL
+from .workers import handle_job
+
+logger = logging.getLogger(__name__)
+
+_listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def ensure_embedded_workers() -> None:
+    """Start the in-process workers on the running event loop, once (no-op when disabled)."""
+    if not settings.TTS_EMBEDDED_WORKERS:
+        return
+    loop = asyncio.get_running_loop()
+    if loop in _listeners:
+        return
+    for stale in [other for other in _listeners if other.is_closed()]:
+        del _listeners[stale]
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    _listeners[loop] = loop.create_task(
+        serve_worker_channel(layer, settings.TTS_SYNTHESIS_THREADS), name="tts-workers"
+    )
+    logger.info("Started %d embedded synthesis workers", settings.TTS_SYNTHESIS_THREADS)
+
+
+async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:
+    """Run up to `slots` jobs at once, taking a job off the worker channel only when one is free.
+
+    Jobs wait on the channel, where any free worker (here or in a `runworker`) can take them.
+    One listener per process, because the in-memory layer loses track of a second coroutine
+    waiting on the same channel.
+    """
+    free = asyncio.Semaphore(slots)
+    running: set[asyncio.Task[None]] = set()
+    while True:
+        await free.acquire()
+        job = await layer.receive(WORKER_CHANNEL)
+        task = asyncio.create_task(handle_job(layer, job))  # type: ignore[arg-type]
+        running.add(task)
+        task.add_done_callback(running.discard)
+        task.add_done_callback(lambda _: free.release())

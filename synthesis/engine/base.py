@@ -1,0 +1,24 @@
+"""The interface every engine implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """How to speak: 1.0 is the voice's natural speed, 2.0 twice as fast."""
+
+    speed: float = 1.0
+    speaker: int = 0
+
+
+class Engine(Protocol):
+    """Turns text into mono float32 samples in [-1, 1] at `sample_rate`."""
+
+    sample_rate: int
+
+    def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...

@@ -1,0 +1,56 @@
+"""Channel-layer messages between TTSConsumer and SynthesisWorker.
+
+Values are only str, int, float, bool and bytes so that they survive channels-redis's msgpack.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from django.conf import settings
+
+# The one channel the synthesis workers listen on (`runworker tts-synthesize`).
+WORKER_CHANNEL: str = settings.TTS_WORKER_CHANNEL
+
+# Audio is sent back in parts so that no layer message comes near the 1 MB limit
+# (15 s of 48 kHz audio is 1.4 MB). The same size bounds each `chunk` sent to the client.
+MAX_PART_BYTES = 256 * 1024
+
+
+class SynthesizeJob(TypedDict):
+    """Consumer -> worker: synthesize one chunk of a request's text."""
+
+    type: Literal["tts.synthesize"]
+    reply_channel: str
+    request_id: str
+    stream: str  # identifies one run of a request, so replies for an older run are ignored
+    index: int
+    text: str
+    engine: str
+    model_path: str
+    config_path: str
+    speaker: int
+    speed: float
+    sample_rate: int
+
+
+class AudioPart(TypedDict):
+    """Worker -> consumer: one part of a chunk's audio, 16-bit PCM at the requested rate."""
+
+    type: Literal["tts.audio"]
+    request_id: str
+    stream: str
+    index: int
+    part: int
+    last: bool
+    audio: bytes
+
+
+class SynthesisFailed(TypedDict):
+    """Worker -> consumer: the chunk could not be synthesized."""
+
+    type: Literal["tts.failed"]
+    request_id: str
+    stream: str
+    index: int
+    message: str

@@ -1,0 +1,264 @@
+"""The WebSocket protocol: parsing client messages and building server messages.
+
+docs/protocol.md is the contract. Every problem with a client message is raised as a
+ClientError carrying the protocol's error code; the consumer turns it into one error message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from .engine.audio import SAMPLE_RATES
+
+
+class ClientError(Exception):
+    """A problem with what the client sent, answered with an error message."""
+
+    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    text: str
+    voice_id: str | None
+    request_id: str | None
+    speed: float | None
+    sample_rate: int
+    output_format: str
+    continue_stream: bool
+    flush: bool
+    word_timestamps: bool
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    request_id: str
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    pass
+
+
+ClientMessage = SynthesisRequest | Cancel | KeepAlive
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+OUTPUT_FORMATS = ("pcm", "wav", "ulaw", "alaw")
+# Output formats this version can produce; the rest of OUTPUT_FORMATS are refused by name.
+SUPPORTED_OUTPUT_FORMATS = ("pcm",)
+DEFAULT_SAMPLE_RATE = 24000
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+# Smallest.ai clients send these; they mean nothing here, so they are accepted and ignored.
+IGNORED_FIELDS = frozenset(
+    {
+        "model",
+        "consistency",
+        "similarity",
+        "enhancement",
+        "max_buffer_flush_ms",
+        "complete_backoff_ms",
+        "pronunciation_dicts",
+    }
+)
+SYNTHESIS_FIELDS = frozenset(
+    {
+        "text",
+        "voice_id",
+        "request_id",
+        "speed",
+        "sample_rate",
+        "output_format",
+        "continue",
+        "flush",
+        "word_timestamps",
+        "language",
+    }
+)
+
+
+def parse_timeout(query_string: bytes, default: int, minimum: int, maximum: int) -> int:
+    """Read the `timeout` query parameter: whole seconds from `minimum` to `maximum`."""
+    values = parse_qs(query_string.decode("latin-1"), keep_blank_values=True).get("timeout")
+    if values is None:
+        return default
+    value = values[-1]
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not minimum <= int(value) <= maximum:
+        raise ClientError(
+            "invalid_timeout",
+            f"timeout must be a whole number of seconds from {minimum} to {maximum}, "
+            f"not {value!r}.",
+        )
+    return int(value)
+
+
+def parse_message(text_data: str) -> ClientMessage:
+    """Parse one client text frame, or raise ClientError saying what is wrong with it."""
+    try:
+        data = json.loads(text_data)
+    except ValueError as error:
+        raise ClientError("invalid_json", f"The message is not valid JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise ClientError("invalid_request", "A message must be a JSON object.")
+
+    request_id = _request_id(data)
+    if "type" in data:
+        return _parse_control(data, request_id)
+    try:
+        return _parse_synthesis(data, request_id)
+    except ClientError as error:
+        error.request_id = request_id
+        raise
+
+
+def _request_id(data: dict[str, Any]) -> str | None:
+    request_id = data.get("request_id")
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+        raise ClientError(
+            "invalid_request",
+            "request_id must be 1 to 128 characters from A-Z, a-z, 0-9, '_', '.' and '-'.",
+        )
+    return request_id
+
+
+def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessage:
+    kind = data["type"]
+    if kind == "keepalive":
+        return KeepAlive()
+    if kind == "cancel":
+        if request_id is None:
+            raise ClientError("invalid_request", "cancel needs the request_id to cancel.")
+        return Cancel(request_id)
+    raise ClientError(
+        "invalid_request",
+        f"Unknown message type {kind!r}; the types are 'cancel' and 'keepalive'.",
+        request_id,
+    )
+
+
+def _parse_synthesis(data: dict[str, Any], request_id: str | None) -> SynthesisRequest:
+    unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
+    if unknown:
+        raise ClientError("invalid_request", f"Unknown field {unknown[0]!r}.")
+    if "text" not in data:
+        raise ClientError("invalid_request", "text is required.")
+    text = _typed(data, "text", str, "a string")
+    voice_id = _optional(data, "voice_id", str, "a string")
+    if voice_id is not None and not voice_id:
+        raise ClientError("invalid_request", "voice_id must not be empty.")
+
+    speed = data.get("speed")
+    if speed is not None:
+        if isinstance(speed, bool) or not isinstance(speed, int | float):
+            raise ClientError("invalid_request", "speed must be a number.")
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ClientError(
+                "invalid_request", f"speed must be from {MIN_SPEED} to {MAX_SPEED}, not {speed}."
+            )
+        speed = float(speed)
+
+    sample_rate = data.get("sample_rate", DEFAULT_SAMPLE_RATE)
+    if isinstance(sample_rate, bool) or sample_rate not in SAMPLE_RATES:
+        rates = ", ".join(str(rate) for rate in SAMPLE_RATES)
+        raise ClientError("invalid_request", f"sample_rate must be one of {rates}.")
+
+    output_format = data.get("output_format", "pcm")
+    if output_format not in OUTPUT_FORMATS:
+        raise ClientError(
+            "invalid_request", f"output_format must be one of {', '.join(OUTPUT_FORMATS)}."
+        )
+    if output_format not in SUPPORTED_OUTPUT_FORMATS:
+        raise ClientError(
+            "invalid_request",
+            f"output_format {output_format!r} is not available yet; use 'pcm'.",
+        )
+
+    return SynthesisRequest(
+        text=text,
+        voice_id=voice_id,
+        request_id=request_id,
+        speed=speed,
+        sample_rate=int(sample_rate),
+        output_format=output_format,
+        continue_stream=_flag(data, "continue"),
+        flush=_flag(data, "flush"),
+        word_timestamps=_flag(data, "word_timestamps"),
+        language=_optional(data, "language", str, "a string"),
+    )
+
+
+def _typed(data: dict[str, Any], field: str, kind: type, description: str) -> Any:
+    value = data[field]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ClientError("invalid_request", f"{field} must be {description}.")
+    return value
+
+
+def _optional(data: dict[str, Any], field: str, kind: type, description: str) -> Any:
+    if data.get(field) is None:
+        return None
+    return _typed(data, field, kind, description)
+
+
+def _flag(data: dict[str, Any], field: str) -> bool:
+    if data.get(field) is None:
+        return False
+    return bool(_typed(data, field, bool, "true or false"))
+
+
+def language_matches(requested: str, voice_language: str) -> bool:
+    """`en` matches `en-US`; `en_US` matches `en-US`; case does not matter."""
+    requested_parts = requested.replace("_", "-").lower().split("-")
+    voice_parts = voice_language.replace("_", "-").lower().split("-")
+    return voice_parts[: len(requested_parts)] == requested_parts
+
+
+# Server -> client messages.
+
+
+def chunk_message(
+    request_id: str, audio_b64: str, sequence: int, sample_rate: int, output_format: str
+) -> dict[str, Any]:
+    return {
+        "status": "chunk",
+        "request_id": request_id,
+        "data": {
+            "audio": audio_b64,
+            "sequence": sequence,
+            "sample_rate": sample_rate,
+            "format": output_format,
+        },
+    }
+
+
+def complete_message(request_id: str, audio_seconds: float, chunks: int) -> dict[str, Any]:
+    return {
+        "status": "complete",
+        "request_id": request_id,
+        "message": "All chunks sent",
+        "done": True,
+        "data": {"audio_seconds": round(audio_seconds, 3), "chunks": chunks},
+    }
+
+
+def cancelled_message(request_id: str) -> dict[str, Any]:
+    return {"status": "cancelled", "request_id": request_id}
+
+
+def error_message(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"status": "error"}
+    if request_id is not None:
+        payload["request_id"] = request_id
+    payload["code"] = code
+    payload["message"] = message
+    return payload

@@ -1,0 +1,66 @@
+"""Per-request state: which chunks to dispatch next, and reordering audio back into sequence."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RequestStream:
+    """One request's chunks on their way through the workers and back, in order.
+
+    At most `window` chunks past the last fully delivered one are dispatched at a time; audio
+    parts may arrive in any order and come out of `add_part` in order.
+    """
+
+    request_id: str
+    chunks: list[str]
+    window: int
+    sample_rate: int
+    output_format: str
+    # What every chunk's job carries besides its index and text (see synthesis/messages.py).
+    job: dict[str, Any] = field(default_factory=dict)
+    # The loop timer that fails the request if it makes no progress (owned by the consumer).
+    deadline: Any = None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    next_dispatch: int = 0
+    next_deliver: int = 0
+    next_part: int = 0
+    sequence: int = 0
+    samples_sent: int = 0
+    pending: dict[tuple[int, int], tuple[bytes, bool]] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.next_deliver >= len(self.chunks)
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.samples_sent / self.sample_rate
+
+    def take_dispatchable(self) -> list[tuple[int, str]]:
+        """Return the chunks that may be sent to the workers now, marking them dispatched."""
+        ready = []
+        while self.next_dispatch < min(len(self.chunks), self.next_deliver + self.window):
+            ready.append((self.next_dispatch, self.chunks[self.next_dispatch]))
+            self.next_dispatch += 1
+        return ready
+
+    def add_part(self, index: int, part: int, last: bool, audio: bytes) -> list[bytes]:
+        """Accept one part of a chunk's audio; return the audio now deliverable, in order."""
+        if index < self.next_deliver or (index == self.next_deliver and part < self.next_part):
+            return []  # a duplicate of something already delivered
+        self.pending[(index, part)] = (audio, last)
+        deliverable = []
+        while (self.next_deliver, self.next_part) in self.pending:
+            audio, last = self.pending.pop((self.next_deliver, self.next_part))
+            if audio:
+                deliverable.append(audio)
+            if last:
+                self.next_deliver += 1
+                self.next_part = 0
+            else:
+                self.next_part += 1
+        return deliverable

@@ -1,0 +1,104 @@
+"""SynthesisWorker: takes chunks off the worker channel, synthesizes them, replies with audio.
+
+The same `handle_job` serves `runworker tts-synthesize` (through SynthesisWorker) and the
+embedded workers that `make run` hosts inside the web process (synthesis/embedded.py).
+Synthesis itself runs on threads of its own, never on the thread shared by sync consumers and
+database_sync_to_async, so a long chunk cannot stall the rest of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+from django.conf import settings
+
+from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
+from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob
+
+logger = logging.getLogger(__name__)
+
+synthesis_threads = ThreadPoolExecutor(
+    max_workers=settings.TTS_SYNTHESIS_THREADS, thread_name_prefix="tts-synthesis"
+)
+
+
+def synthesize_pcm(job: SynthesizeJob) -> bytes:
+    """Synthesize one chunk to 16-bit PCM at the requested rate (blocking; a synthesis thread)."""
+    engine = load_piper_engine(job["model_path"], job["config_path"], settings.TTS_ENGINE_THREADS)
+    options = SynthesisOptions(speed=job["speed"], speaker=job["speaker"])
+    samples = engine.synthesize(job["text"], options)
+    return float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
+
+
+async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
+    """Synthesize `job` and send its audio, in parts, to the job's reply channel."""
+    loop = asyncio.get_running_loop()
+    try:
+        pcm = await loop.run_in_executor(synthesis_threads, synthesize_pcm, job)
+    except Exception:
+        logger.exception(
+            "Synthesis failed for request %s chunk %s", job["request_id"], job["index"]
+        )
+        failed: SynthesisFailed = {
+            "type": "tts.failed",
+            "request_id": job["request_id"],
+            "stream": job["stream"],
+            "index": job["index"],
+            "message": "The voice could not synthesize this text.",
+        }
+        await _reply(layer, job, failed)
+        return
+    offsets = range(0, len(pcm), MAX_PART_BYTES) if pcm else [0]
+    for part, offset in enumerate(offsets):
+        audio: AudioPart = {
+            "type": "tts.audio",
+            "request_id": job["request_id"],
+            "stream": job["stream"],
+            "index": job["index"],
+            "part": part,
+            "last": offset + MAX_PART_BYTES >= len(pcm),
+            "audio": pcm[offset : offset + MAX_PART_BYTES],
+        }
+        if not await _reply(layer, job, audio):
+            return
+
+
+async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:
+    try:
+        await layer.send(job["reply_channel"], message)
+    except ChannelFull:
+        # The socket is not reading its replies; its request will end at its deadline.
+        logger.warning("Reply channel full; dropping audio for request %s", job["request_id"])
+        return False
+    return True
+
+
+class SynthesisWorker(AsyncConsumer):
+    """The channel-layer consumer behind `python manage.py runworker tts-synthesize`."""
+
+    async def tts_synthesize(self, message: SynthesizeJob) -> None:
+        """Called when a chunk arrives on the worker channel."""
+        await handle_job(self.channel_layer, message)
+
+
+def preload_voices() -> None:
+    """Load and warm up every enabled voice's model, so that no request waits for it."""
+    from voices.models import Voice
+
+    try:
+        models = {
+            (voice.model.model_path, voice.model.config_path)
+            for voice in Voice.objects.filter(enabled=True).select_related("model")
+        }
+        for model_path, config_path in models:
+            engine = load_piper_engine(model_path, config_path, settings.TTS_ENGINE_THREADS)
+            # onnxruntime's first run takes about twice as long as later ones.
+            engine.synthesize("Hello.", SynthesisOptions())
+    except Exception:
+        logger.warning("Could not preload voices; they will load on first use", exc_info=True)

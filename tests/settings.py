@@ -1,0 +1,11 @@
+"""Settings for the test suite: the product's settings with shorter clocks."""
+
+from ttsproject.settings import *  # noqa: F403
+
+# Tests load the voice once, on first use, in the test process.
+TTS_PRELOAD_VOICES = False
+# Operator-settable bounds, shortened so that timeout tests take seconds (the product's defaults
+# are checked in test_settings.py).
+TTS_TIMEOUT_DEFAULT = 2
+TTS_TIMEOUT_MIN = 2
+TTS_TIMEOUT_MAX = 4

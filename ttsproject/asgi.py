@@ -1,0 +1,33 @@
+"""The ASGI application: HTTP through Django, WebSockets to TTSConsumer, workers by channel."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
+
+# Django must be set up before anything that imports models.
+django_asgi_app = get_asgi_application()
+
+import threading  # noqa: E402
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from synthesis.origins import BrowserOriginValidator  # noqa: E402
+from synthesis.routing import channel_router, websocket_urlpatterns  # noqa: E402
+from synthesis.workers import preload_voices  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
+        "channel": channel_router,
+    }
+)
+
+if settings.TTS_PRELOAD_VOICES:
+    # In the background, so that the server accepts connections while the voices load.
+    threading.Thread(target=preload_voices, name="tts-preload", daemon=True).start()

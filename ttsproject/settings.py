@@ -1,0 +1,227 @@
+"""Settings for the TTS server, read from the environment.
+
+Every setting has a documented default (docs/operations.md) that gives the embedded mode:
+one process, SQLite, the in-memory channel layer and synthesis workers on threads of their own.
+A value that cannot be parsed stops the server at start with ImproperlyConfigured.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+DEBUG = env_bool("DEBUG", True)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    # Only for local development: sessions signed with it do not survive a key change anyway.
+    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
+ALLOWED_HOSTS = [h for h in ALLOWED_HOSTS if h]
+if DEBUG:
+    # Daphne's test servers and the WebSocket test client present these hosts.
+    ALLOWED_HOSTS += ["testserver", "[::1]"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "voices",
+    "synthesis",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ttsproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "ttsproject.asgi.application"
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """Turn DATABASE_URL (postgres://user:pass@host:port/name or sqlite:///path) into settings."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": parts.path.lstrip("/") or ":memory:",
+        }
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": parts.path.lstrip("/"),
+            "USER": parts.username or "",
+            "PASSWORD": parts.password or "",
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+        }
+    raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported")
+
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            # Daphne serves many sockets from one process: wait for the lock instead of failing.
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+# The channel layer carries synthesis jobs to the workers and audio back to the sockets.
+REDIS_URL = env_str("REDIS_URL", "")
+TTS_WORKER_CHANNEL = "tts-synthesize"
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": 200,
+                "channel_capacity": {TTS_WORKER_CHANNEL: env_int("TTS_WORKER_CAPACITY", 1000, 1)},
+            },
+        }
+    }
+else:
+    # channels 4.3.2's in-memory layer cannot read `channel_capacity` (it skips compiling the
+    # patterns), so every channel gets the worker channel's capacity.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": env_int("TTS_WORKER_CAPACITY", 1000, 1)},
+        }
+    }
+
+# Synthesis workers inside the web process, on threads of their own. On by default without
+# Redis (nobody else could serve the in-memory layer); with Redis, `runworker` does the work.
+TTS_EMBEDDED_WORKERS = env_bool("TTS_EMBEDDED_WORKERS", not REDIS_URL)
+# Load every enabled voice when the process starts, rather than on its first request.
+TTS_PRELOAD_VOICES = env_bool("TTS_PRELOAD_VOICES", True)
+# How many chunks this process synthesizes at once (embedded workers, or one `runworker`).
+TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
+# onnxruntime threads per synthesis; threads x this should not exceed the cores.
+TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
+
+# The WebSocket protocol (docs/protocol.md). The timeout defaults are the product's contract.
+TTS_TIMEOUT_DEFAULT = env_int("TTS_TIMEOUT_DEFAULT", 20, 1)
+TTS_TIMEOUT_MIN = env_int("TTS_TIMEOUT_MIN", 20, 1)
+TTS_TIMEOUT_MAX = env_int("TTS_TIMEOUT_MAX", 60, 1)
+if not TTS_TIMEOUT_MIN <= TTS_TIMEOUT_DEFAULT <= TTS_TIMEOUT_MAX:
+    raise ImproperlyConfigured("TTS_TIMEOUT_DEFAULT must lie between TTS_TIMEOUT_MIN and _MAX")
+TTS_MAX_TEXT_CHARS = env_int("TTS_MAX_TEXT_CHARS", 5000, 1)
+TTS_MAX_REQUESTS_PER_CONNECTION = env_int("TTS_MAX_REQUESTS_PER_CONNECTION", 4, 1)
+# Chunks of one request being synthesized at once: enough to keep audio ahead of playback,
+# few enough that one long text cannot starve other sockets.
+TTS_CHUNKS_IN_FLIGHT = env_int("TTS_CHUNKS_IN_FLIGHT", 2, 1)
+TTS_CHUNK_MAX_CHARS = env_int("TTS_CHUNK_MAX_CHARS", 240, 20)
+TTS_FIRST_CHUNK_MAX_CHARS = env_int("TTS_FIRST_CHUNK_MAX_CHARS", 30, 10)
+# A request that makes no progress for this long ends with `synthesis_failed`.
+TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 30.0, 0.1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

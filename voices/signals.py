@@ -1,0 +1,33 @@
+"""Keep cached voice settings true, and register the bundled voice after migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_migrate, post_save
+from django.dispatch import receiver
+
+from .lookup import cache_key
+from .models import Voice, VoiceModel
+
+
+@receiver([post_save, post_delete], sender=Voice)
+def forget_voice(sender: type[Voice], instance: Voice, **kwargs: Any) -> None:
+    cache.delete(cache_key(instance.voice_id))
+
+
+@receiver([post_save, post_delete], sender=VoiceModel)
+def forget_model_voices(sender: type[VoiceModel], instance: VoiceModel, **kwargs: Any) -> None:
+    voice_ids = Voice.objects.filter(model_id=instance.pk).values_list("voice_id", flat=True)
+    cache.delete_many([cache_key(voice_id) for voice_id in voice_ids])
+
+
+@receiver(post_migrate)
+def register_bundled_voices(sender: Any, **kwargs: Any) -> None:
+    # Runs after `migrate` and after test databases are flushed, so `joe` is always there.
+    if getattr(sender, "name", None) != "voices":
+        return
+    from .bundled import register_bundled_voices as register
+
+    register(using=kwargs.get("using", "default"))
