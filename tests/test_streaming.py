@@ -1,0 +1,185 @@
+"""Speech streamed over real sockets to the real application, with the real Piper voice."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from .conftest import pcm_of, receive_until_end
+
+PARAGRAPH = (
+    "Hello there, thanks for calling the support line. "
+    "Your order shipped this morning and should arrive on Friday. "
+    "Is there anything else I can help you with?"
+)
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    rms = float(np.sqrt(np.mean((samples.astype(np.float64) / 32768) ** 2)))
+    return 20 * np.log10(max(rms, 1e-9))
+
+
+async def test_it_streams_a_paragraph_as_ordered_chunks_then_complete(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": PARAGRAPH, "voice_id": "joe", "request_id": "para-1"})
+    messages = await receive_until_end(socket)
+
+    chunks, complete = messages[:-1], messages[-1]
+    assert complete["status"] == "complete", complete
+    assert len(chunks) >= 3  # the short first clause, then the sentences
+    assert [c["status"] for c in chunks] == ["chunk"] * len(chunks)
+    assert [c["data"]["sequence"] for c in chunks] == list(range(len(chunks)))
+    assert {c["request_id"] for c in chunks} == {"para-1"}
+    assert {c["data"]["sample_rate"] for c in chunks} == {24000}
+    assert {c["data"]["format"] for c in chunks} == {"pcm"}
+
+    samples = pcm_of(messages)
+    seconds = len(samples) / 24000
+    # About 2.5 words a second: 27 words are 7 to 14 seconds of speech, not silence.
+    assert 7 < seconds < 14
+    assert rms_dbfs(samples) > -30
+    assert complete == {
+        "status": "complete",
+        "request_id": "para-1",
+        "message": "All chunks sent",
+        "done": True,
+        "data": {"audio_seconds": pytest.approx(seconds, abs=0.001), "chunks": len(chunks)},
+    }
+
+
+async def test_it_speaks_words_a_recognizer_can_read_back(connect):
+    from pocketsphinx import Decoder
+
+    socket = await connect()
+    await socket.send_json_to({"text": PARAGRAPH, "voice_id": "joe", "sample_rate": 16000})
+    audio = pcm_of(await receive_until_end(socket)).tobytes()
+
+    decoder = Decoder(samprate=16000)
+    decoder.start_utt()
+    decoder.process_raw(audio, full_utt=True)
+    decoder.end_utt()
+    heard = set(decoder.hyp().hypstr.split())
+    expected = {"thanks", "calling", "support", "order", "morning", "arrive", "friday", "help"}
+    assert len(heard & expected) >= 6, heard
+
+
+async def test_it_serves_many_requests_one_after_another_on_one_socket(connect):
+    socket = await connect()
+    for number in range(3):
+        await socket.send_json_to({"text": f"Request number {number}.", "voice_id": "joe"})
+        messages = await receive_until_end(socket)
+        assert messages[-1]["status"] == "complete"
+        assert messages[0]["data"]["sequence"] == 0
+
+
+async def test_it_generates_a_request_id_when_the_client_sends_none(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": "Hi.", "voice_id": "joe"})
+    messages = await receive_until_end(socket)
+    request_ids = {m["request_id"] for m in messages}
+    assert len(request_ids) == 1
+    assert len(request_ids.pop()) == 32  # a hex uuid
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 22050, 24000, 44100, 48000])
+async def test_it_delivers_the_same_speech_at_every_sample_rate(connect, sample_rate):
+    socket = await connect()
+    text = "The weather is sunny today."
+    await socket.send_json_to({"text": text, "voice_id": "joe", "sample_rate": sample_rate})
+    messages = await receive_until_end(socket)
+    assert {m["data"]["sample_rate"] for m in messages[:-1]} == {sample_rate}
+    seconds = len(pcm_of(messages)) / sample_rate
+    assert 1.2 < seconds < 3.5
+    assert messages[-1]["data"]["audio_seconds"] == pytest.approx(seconds, abs=0.001)
+
+
+async def test_it_keeps_every_chunk_under_a_mebibyte_at_48_khz(connect):
+    # One long sentence with no commas is one chunk of about 15 s: 1.4 MB at 48 kHz.
+    words = "the quick brown fox jumps over the lazy dog and runs far away " * 4
+    socket = await connect()
+    await socket.send_json_to(
+        {"text": words.strip() + ".", "voice_id": "joe", "sample_rate": 48000}
+    )
+    messages = await receive_until_end(socket)
+    sizes = [len(base64.b64decode(m["data"]["audio"])) for m in messages[:-1]]
+    assert sum(sizes) > 1024 * 1024
+    assert max(sizes) <= 256 * 1024
+    assert messages[-1]["status"] == "complete"
+
+
+async def test_it_speaks_faster_when_asked(connect):
+    socket = await connect()
+    lengths = {}
+    for speed in (1.0, 1.5):
+        text = "This sentence is spoken at two different speeds."
+        await socket.send_json_to({"text": text, "voice_id": "joe", "speed": speed})
+        lengths[speed] = len(pcm_of(await receive_until_end(socket)))
+    assert lengths[1.5] < lengths[1.0] * 0.8
+
+
+async def test_it_answers_on_the_smallest_compatible_path(connect):
+    socket = await connect("/waves/v1/tts/live")
+    await socket.send_json_to({"text": "Hello.", "voice_id": "joe"})
+    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+
+
+async def test_it_cancels_a_request_and_sends_nothing_more_for_it(connect):
+    socket = await connect()
+    long_text = "This is a long text that takes a while to speak. " * 20
+    await socket.send_json_to({"text": long_text, "voice_id": "joe", "request_id": "long"})
+    await socket.send_json_to({"type": "cancel", "request_id": "long"})
+    messages = await receive_until_end(socket)
+    assert messages[-1] == {"status": "cancelled", "request_id": "long"}
+    # The socket goes on serving, and nothing of the cancelled request arrives later.
+    await socket.send_json_to({"text": "Still here.", "voice_id": "joe", "request_id": "next"})
+    later = await receive_until_end(socket)
+    assert {m["request_id"] for m in later} == {"next"}
+    assert later[-1]["status"] == "complete"
+
+
+async def test_it_treats_whitespace_text_as_a_no_op(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": "   \n", "voice_id": "joe"})
+    assert await socket.receive_nothing(timeout=0.5)
+
+
+async def test_it_completes_an_empty_flush_with_no_audio(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": "", "flush": True, "voice_id": "joe", "request_id": "e"})
+    message = await socket.receive_json_from(timeout=5)
+    assert message["status"] == "complete"
+    assert message["data"] == {"audio_seconds": 0.0, "chunks": 0}
+
+
+async def test_it_accepts_and_ignores_smallest_fields(connect):
+    socket = await connect()
+    await socket.send_json_to(
+        {
+            "text": "Hello.",
+            "voice_id": "joe",
+            "model": "lightning-v2",
+            "consistency": 0.5,
+            "similarity": 0,
+            "enhancement": 1,
+            "max_buffer_flush_ms": 0,
+            "complete_backoff_ms": 0,
+            "pronunciation_dicts": [],
+            "language": "en",
+        }
+    )
+    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+
+
+async def test_synthesis_does_not_hold_up_other_sockets_database_lookups(connect):
+    # Synthesis runs on threads of its own: a voice lookup on another socket (which goes
+    # through Django's shared sync thread) is answered while a long request is still speaking.
+    busy, other = await connect(), await connect()
+    long_text = "A long passage keeps the synthesis threads busy for many seconds. " * 10
+    await busy.send_json_to({"text": long_text, "voice_id": "joe", "request_id": "long"})
+    await busy.receive_json_from(timeout=30)  # the first chunk: synthesis is under way
+    await other.send_json_to({"text": "Hi.", "voice_id": "nobody"})
+    assert (await other.receive_json_from(timeout=5))["code"] == "voice_not_found"
+    still_speaking = await busy.receive_json_from(timeout=30)
+    assert still_speaking["status"] == "chunk"

@@ -1,0 +1,100 @@
+"""The inactivity timeout and the `timeout` parameter, on shortened operator bounds (2..4 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from ttsproject.asgi import application
+
+from .conftest import receive_until_end
+
+
+async def wait_for_idle_close(socket: WebsocketCommunicator, timeout: float = 10) -> dict:
+    """Return the timeout error; assert the socket then closed with 4408."""
+    error = await socket.receive_json_from(timeout=timeout)
+    closed = await socket.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4408}
+    return error
+
+
+async def test_it_closes_an_idle_socket_after_the_default_timeout(connect):
+    socket = await connect()
+    started = time.monotonic()
+    error = await wait_for_idle_close(socket)
+    elapsed = time.monotonic() - started
+    assert 2 <= elapsed <= 3
+    assert error == {
+        "status": "error",
+        "code": "timeout",
+        "message": "Connection timed out after 2 seconds of inactivity",
+    }
+
+
+async def test_it_honours_the_timeout_parameter(connect):
+    socket = await connect("/ws/tts/?timeout=4")
+    started = time.monotonic()
+    error = await wait_for_idle_close(socket)
+    assert 4 <= time.monotonic() - started <= 5
+    assert error["message"] == "Connection timed out after 4 seconds of inactivity"
+
+
+async def test_it_restarts_the_clock_on_every_client_message(connect):
+    socket = await connect()
+    started = time.monotonic()
+    for message in ({"type": "keepalive"}, {"text": "  "}, "not even json"):
+        await socket.send_to(
+            text_data=json.dumps(message) if isinstance(message, dict) else message
+        )
+        await socket.receive_nothing(timeout=1.5)
+    # The only output so far is the invalid_json answer; the clock restarted at the last message.
+    error = await socket.receive_json_from(timeout=1)
+    assert error["code"] == "invalid_json"
+    error = await wait_for_idle_close(socket)
+    assert time.monotonic() - started >= 4.5 + 2 - 1.5
+    assert error["code"] == "timeout"
+
+
+async def test_it_is_not_idle_while_it_owes_audio(connect):
+    # About 60 s of speech: synthesis and delivery take longer than the 2 s timeout.
+    text = "Every sentence here is long enough to keep the workers busy for a while. " * 12
+    socket = await connect()
+    await socket.send_json_to({"text": text, "voice_id": "joe"})
+    messages = await receive_until_end(socket, timeout=120)
+    finished = time.monotonic()
+    assert messages[-1]["status"] == "complete"
+    assert messages[-1]["data"]["audio_seconds"] > 30
+    # The idle clock starts when the last audio has been sent.
+    await wait_for_idle_close(socket)
+    assert 2 <= time.monotonic() - finished <= 3
+
+
+@pytest.mark.parametrize("value", ["1", "5", "abc", "2.5", "", "-3", "0x2"])
+async def test_it_refuses_a_bad_timeout_with_4400(transactional_db, value):
+    socket = WebsocketCommunicator(application, f"/ws/tts/?timeout={value}")
+    connected, _ = await socket.connect()
+    assert connected
+    error = await socket.receive_json_from()
+    assert error["status"] == "error"
+    assert error["code"] == "invalid_timeout"
+    assert "from 2 to 4" in error["message"]
+    assert await socket.receive_output() == {"type": "websocket.close", "code": 4400}
+
+
+def test_the_product_defaults_are_20_seconds_within_20_to_60():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+    environment["DJANGO_SETTINGS_MODULE"] = "ttsproject.settings"
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.TTS_TIMEOUT_DEFAULT, s.TTS_TIMEOUT_MIN, s.TTS_TIMEOUT_MAX)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    ).stdout
+    assert output.split() == ["20", "20", "60"]
