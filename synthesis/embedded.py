@@ -13,7 +13,8 @@ from .workers import handle_job
 
 logger = logging.getLogger(__name__)
 
-_listeners: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+# One listener per event loop and channel layer (tests swap both; a server has one of each).
+_listeners: dict[tuple[asyncio.AbstractEventLoop, BaseChannelLayer], asyncio.Task[None]] = {}
 
 
 def ensure_embedded_workers() -> None:
@@ -21,13 +22,13 @@ def ensure_embedded_workers() -> None:
     if not settings.TTS_EMBEDDED_WORKERS:
         return
     loop = asyncio.get_running_loop()
-    if loop in _listeners:
-        return
-    for stale in [other for other in _listeners if other.is_closed()]:
-        del _listeners[stale]
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS must be configured"
-    _listeners[loop] = loop.create_task(
+    if (loop, layer) in _listeners:
+        return
+    for stale in [key for key, task in _listeners.items() if task.done() or key[0].is_closed()]:
+        del _listeners[stale]
+    _listeners[loop, layer] = loop.create_task(
         serve_worker_channel(layer, settings.TTS_SYNTHESIS_THREADS), name="tts-workers"
     )
     logger.info("Started %d embedded synthesis workers", settings.TTS_SYNTHESIS_THREADS)

@@ -164,3 +164,20 @@ async def test_it_keeps_other_sockets_serving_while_one_sends_garbage(connect):
     await good.send_json_to({"text": "Unaffected.", "voice_id": "joe", "request_id": "g"})
     assert (await bad.receive_json_from())["code"] == "invalid_json"
     assert (await receive_until_end(good))[-1]["status"] == "complete"
+
+
+async def test_it_answers_server_busy_when_the_worker_channel_is_full(connect, settings):
+    # A layer that holds one message per channel: the second chunk of a request cannot be queued.
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    }
+    socket = await connect()
+    text = "The first clause, and then a second chunk that cannot be queued."
+    await socket.send_json_to({"text": text, "voice_id": "joe", "request_id": "flood"})
+    messages = await receive_until_end(socket)
+    error = messages[-1]
+    assert error["status"] == "error"
+    assert error["code"] == "server_busy"
+    assert error["request_id"] == "flood"
+    assert "try again" in error["message"]
+    await assert_still_serves(socket)
