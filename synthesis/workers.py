@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,19 +29,36 @@ synthesis_threads = ThreadPoolExecutor(
 )
 
 
-def synthesize_pcm(job: SynthesizeJob) -> bytes:
-    """Synthesize one chunk to 16-bit PCM at the requested rate (blocking; a synthesis thread)."""
+def synthesize_sentences(job: SynthesizeJob) -> Iterator[bytes]:
+    """Yield the chunk's audio one sentence at a time, as 16-bit PCM at the requested rate.
+
+    Blocking: each step runs on a synthesis thread.
+    """
     engine = load_piper_engine(job["model_path"], job["config_path"], settings.TTS_ENGINE_THREADS)
     options = SynthesisOptions(speed=job["speed"], speaker=job["speaker"])
-    samples = engine.synthesize(job["text"], options)
-    return float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
+    for samples in engine.synthesize_sentences(job["text"], options):
+        yield float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
 
 
 async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
-    """Synthesize `job` and send its audio, in parts, to the job's reply channel."""
+    """Synthesize `job`, sending each sentence's audio to the reply channel as soon as it is ready.
+
+    A chunk of several sentences thus starts playing after its first sentence, not its last.
+    The chunk's last part is an empty one marked `last`.
+    """
     loop = asyncio.get_running_loop()
+    sentences = synthesize_sentences(job)
+    part = 0
     try:
-        pcm = await loop.run_in_executor(synthesis_threads, synthesize_pcm, job)
+        while (
+            pcm := await loop.run_in_executor(synthesis_threads, next, sentences, None)
+        ) is not None:
+            for offset in range(0, len(pcm), MAX_PART_BYTES):
+                if not await _reply(
+                    layer, job, audio_part(job, part, pcm[offset : offset + MAX_PART_BYTES])
+                ):
+                    return
+                part += 1
     except Exception:
         logger.exception(
             "Synthesis failed for request %s chunk %s", job["request_id"], job["index"]
@@ -54,19 +72,19 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
         }
         await _reply(layer, job, failed)
         return
-    offsets = range(0, len(pcm), MAX_PART_BYTES) if pcm else [0]
-    for part, offset in enumerate(offsets):
-        audio: AudioPart = {
-            "type": "tts.audio",
-            "request_id": job["request_id"],
-            "stream": job["stream"],
-            "index": job["index"],
-            "part": part,
-            "last": offset + MAX_PART_BYTES >= len(pcm),
-            "audio": pcm[offset : offset + MAX_PART_BYTES],
-        }
-        if not await _reply(layer, job, audio):
-            return
+    await _reply(layer, job, audio_part(job, part, b"", last=True))
+
+
+def audio_part(job: SynthesizeJob, part: int, audio: bytes, last: bool = False) -> AudioPart:
+    return {
+        "type": "tts.audio",
+        "request_id": job["request_id"],
+        "stream": job["stream"],
+        "index": job["index"],
+        "part": part,
+        "last": last,
+        "audio": audio,
+    }
 
 
 async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:

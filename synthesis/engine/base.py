@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,4 +22,10 @@ class Engine(Protocol):
 
     sample_rate: int
 
-    def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray: ...
+    def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray:
+        """The whole text's audio."""
+        ...
+
+    def synthesize_sentences(self, text: str, options: SynthesisOptions) -> Iterator[np.ndarray]:
+        """The text's audio one sentence at a time, each as soon as it is ready."""
+        ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,19 @@ class PiperEngine:
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray:
         """Speak `text`; returns mono float32 samples at the voice's native rate."""
+        sentences = list(self.synthesize_sentences(text, options))
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(sentences)
+
+    def synthesize_sentences(self, text: str, options: SynthesisOptions) -> Iterator[np.ndarray]:
+        """Speak `text` one sentence at a time (espeak-ng's sentences; commas stay inside)."""
         config = SynthesisConfig(
             speaker_id=options.speaker,
             length_scale=self.voice.config.length_scale / options.speed,
         )
-        sentences = [chunk.audio_float_array for chunk in self.voice.synthesize(text, config)]
-        if not sentences:
-            return np.zeros(0, dtype=np.float32)
-        return np.concatenate(sentences).astype(np.float32, copy=False)
+        for chunk in self.voice.synthesize(text, config):
+            yield chunk.audio_float_array.astype(np.float32, copy=False)
 
 
 _engines: dict[tuple[str, str, int], PiperEngine] = {}
