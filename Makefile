@@ -22,7 +22,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy .
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/ttfa.py
+	$(BIN)/python bench/ttfa.py --start
 
 setup: $(VENV)/.installed-dev
 

@@ -41,9 +41,14 @@ class RequestStream:
         return self.samples_sent / self.sample_rate
 
     def take_dispatchable(self) -> list[tuple[int, str]]:
-        """Return the chunks that may be sent to the workers now, marking them dispatched."""
+        """Return the chunks that may be sent to the workers now, marking them dispatched.
+
+        The first chunk goes alone: it decides how soon the client hears anything, so it should
+        not share the CPU with the second, and it queues ahead of other requests' later chunks.
+        """
+        window = 1 if self.next_deliver == 0 else self.window
         ready = []
-        while self.next_dispatch < min(len(self.chunks), self.next_deliver + self.window):
+        while self.next_dispatch < min(len(self.chunks), self.next_deliver + window):
             ready.append((self.next_dispatch, self.chunks[self.next_dispatch]))
             self.next_dispatch += 1
         return ready

