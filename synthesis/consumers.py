@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import logging
-import uuid
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -18,8 +17,8 @@ from voices.lookup import aget_voice_settings
 from . import protocol
 from .chunking import split_into_chunks
 from .embedded import ensure_embedded_workers
-from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob
-from .protocol import Cancel, ClientError, KeepAlive, SynthesisRequest
+from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
+from .protocol import Cancel, ClientError, SynthesisRequest
 from .streams import RequestStream
 
 logger = logging.getLogger(__name__)
@@ -65,88 +64,57 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called with each client frame; every frame, even a bad one, restarts the idle clock."""
+        message = None
         try:
             if text_data is None:
                 raise ClientError("invalid_json", "Binary frames are not accepted; send JSON text.")
-            message = protocol.parse_message(text_data)
+            message = protocol.parse_message(text_data, settings.TTS_MAX_TEXT_CHARS)
             if isinstance(message, SynthesisRequest):
                 await self.start_request(message)
             elif isinstance(message, Cancel):
                 await self.cancel_request(message.request_id)
-            else:
-                assert isinstance(message, KeepAlive)
         except ClientError as error:
+            if error.request_id is None and isinstance(message, SynthesisRequest):
+                error.request_id = message.request_id
             await self.send_error(error)
         self.restart_idle_clock()
 
     async def start_request(self, request: SynthesisRequest) -> None:
-        """Validate a synthesis request against its voice, split it and start dispatching it."""
-        if not request.text.strip() and not request.flush:
-            return  # whitespace alone is a no-op that only keeps the connection open
-        if request.continue_stream:
+        """Check a synthesis request against this socket and its voice, then start dispatching."""
+        if request.request_id in self.streams:
             raise ClientError(
-                "invalid_request", "Text streaming (continue: true) is not available yet."
-            )
-        if request.word_timestamps:
-            raise ClientError("invalid_request", "word_timestamps is not available yet.")
-        request_id = request.request_id or uuid.uuid4().hex
-        if len(request.text) > settings.TTS_MAX_TEXT_CHARS:
-            raise ClientError(
-                "text_too_long",
-                f"text has {len(request.text)} characters; the limit is "
-                f"{settings.TTS_MAX_TEXT_CHARS} per message. Split it into several messages.",
-                request_id,
-            )
-        if request_id in self.streams:
-            raise ClientError(
-                "invalid_request", f"Request {request_id!r} is still in progress.", request_id
+                "invalid_request", f"Request {request.request_id!r} is still in progress."
             )
         if len(self.streams) >= settings.TTS_MAX_REQUESTS_PER_CONNECTION:
             raise ClientError(
                 "too_many_requests",
                 f"This connection already runs {len(self.streams)} requests; wait for one "
                 "to complete.",
-                request_id,
             )
-        if request.voice_id is None:
-            raise ClientError("invalid_request", "voice_id is required.", request_id)
         voice = await aget_voice_settings(request.voice_id)
         if voice is None:
             raise ClientError(
                 "voice_not_found",
                 f"There is no voice {request.voice_id!r}; GET /api/voices/ lists the voices.",
-                request_id,
             )
         if request.language and not protocol.language_matches(request.language, voice.language):
             raise ClientError(
                 "invalid_request",
                 f"language {request.language!r} does not match voice {voice.voice_id!r} "
                 f"({voice.language}).",
-                request_id,
             )
-
+        chunks = split_into_chunks(
+            request.text, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS
+        )
         stream = RequestStream(
-            request_id=request_id,
-            chunks=split_into_chunks(
-                request.text, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS
-            ),
+            request_id=request.request_id,
+            chunks=chunks,
             window=settings.TTS_CHUNKS_IN_FLIGHT,
             sample_rate=request.sample_rate,
             output_format=request.output_format,
         )
-        stream.job = {
-            "type": "tts.synthesize",
-            "reply_channel": self.channel_name,
-            "request_id": request_id,
-            "stream": stream.token,
-            "engine": voice.engine,
-            "model_path": voice.model_path,
-            "config_path": voice.config_path,
-            "speaker": voice.speaker,
-            "speed": request.speed or voice.default_speed,
-            "sample_rate": request.sample_rate,
-        }
-        self.streams[request_id] = stream
+        stream.job = synthesize_job(stream.token, request, voice, reply_channel=self.channel_name)
+        self.streams[request.request_id] = stream
         await self.dispatch_chunks(stream)
 
     async def dispatch_chunks(self, stream: RequestStream) -> None:
@@ -157,8 +125,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 protocol.complete_message(stream.request_id, stream.audio_seconds, stream.sequence),
             )
             return
+        assert stream.job is not None
         for index, text in stream.take_dispatchable():
-            job: SynthesizeJob = {**stream.job, "index": index, "text": text}  # type: ignore[typeddict-item]
+            job: SynthesizeJob = {**stream.job, "index": index, "text": text}
             try:
                 await self.channel_layer.send(WORKER_CHANNEL, job)
             except ChannelFull:

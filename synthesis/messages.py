@@ -5,9 +5,14 @@ Values are only str, int, float, bool and bytes so that they survive channels-re
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from voices.lookup import VoiceSettings
+
+    from .protocol import SynthesisRequest
 
 # The one channel the synthesis workers listen on (`runworker tts-synthesize`).
 WORKER_CHANNEL: str = settings.TTS_WORKER_CHANNEL
@@ -54,3 +59,23 @@ class SynthesisFailed(TypedDict):
     stream: str
     index: int
     message: str
+
+
+def synthesize_job(
+    stream: str, request: SynthesisRequest, voice: VoiceSettings, reply_channel: str
+) -> SynthesizeJob:
+    """The job for a request's chunks; each chunk's copy gets its own `index` and `text`."""
+    return {
+        "type": "tts.synthesize",
+        "reply_channel": reply_channel,
+        "request_id": request.request_id,
+        "stream": stream,
+        "index": 0,
+        "text": "",
+        "engine": voice.engine,
+        "model_path": voice.model_path,
+        "config_path": voice.config_path,
+        "speaker": voice.speaker,
+        "speed": request.speed or voice.default_speed,
+        "sample_rate": request.sample_rate,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,14 +29,12 @@ class ClientError(Exception):
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
-    voice_id: str | None
-    request_id: str | None
+    voice_id: str
+    request_id: str
     speed: float | None
     sample_rate: int
     output_format: str
-    continue_stream: bool
     flush: bool
-    word_timestamps: bool
     language: str | None
 
 
@@ -100,7 +99,7 @@ def parse_timeout(query_string: bytes, default: int, minimum: int, maximum: int)
     return int(value)
 
 
-def parse_message(text_data: str) -> ClientMessage:
+def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
     """Parse one client text frame, or raise ClientError saying what is wrong with it."""
     try:
         data = json.loads(text_data)
@@ -112,8 +111,10 @@ def parse_message(text_data: str) -> ClientMessage:
     request_id = _request_id(data)
     if "type" in data:
         return _parse_control(data, request_id)
+    # Errors about a synthesis message name its request, even one the server numbers itself.
+    request_id = request_id or uuid.uuid4().hex
     try:
-        return _parse_synthesis(data, request_id)
+        return _parse_synthesis(data, request_id, max_text_chars)
     except ClientError as error:
         error.request_id = request_id
         raise
@@ -146,16 +147,22 @@ def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessag
     )
 
 
-def _parse_synthesis(data: dict[str, Any], request_id: str | None) -> SynthesisRequest:
+def _parse_synthesis(
+    data: dict[str, Any], request_id: str, max_text_chars: int
+) -> SynthesisRequest | KeepAlive:
     unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
     if unknown:
         raise ClientError("invalid_request", f"Unknown field {unknown[0]!r}.")
     if "text" not in data:
         raise ClientError("invalid_request", "text is required.")
     text = _typed(data, "text", str, "a string")
+    if len(text) > max_text_chars:
+        raise ClientError(
+            "text_too_long",
+            f"text has {len(text)} characters; the limit is {max_text_chars} per message. "
+            "Split it into several messages.",
+        )
     voice_id = _optional(data, "voice_id", str, "a string")
-    if voice_id is not None and not voice_id:
-        raise ClientError("invalid_request", "voice_id must not be empty.")
 
     speed = data.get("speed")
     if speed is not None:
@@ -183,6 +190,21 @@ def _parse_synthesis(data: dict[str, Any], request_id: str | None) -> SynthesisR
             f"output_format {output_format!r} is not available yet; use 'pcm'.",
         )
 
+    continue_stream = _flag(data, "continue")
+    flush = _flag(data, "flush")
+    word_timestamps = _flag(data, "word_timestamps")
+    language = _optional(data, "language", str, "a string")
+    if not text.strip() and not flush:
+        return KeepAlive()  # whitespace alone only keeps the connection open
+    if not voice_id:
+        raise ClientError("invalid_request", "voice_id is required.")
+    if continue_stream:
+        raise ClientError(
+            "invalid_request", "Text streaming (continue: true) is not available yet."
+        )
+    if word_timestamps:
+        raise ClientError("invalid_request", "word_timestamps is not available yet.")
+
     return SynthesisRequest(
         text=text,
         voice_id=voice_id,
@@ -190,10 +212,8 @@ def _parse_synthesis(data: dict[str, Any], request_id: str | None) -> SynthesisR
         speed=speed,
         sample_rate=int(sample_rate),
         output_format=output_format,
-        continue_stream=_flag(data, "continue"),
-        flush=_flag(data, "flush"),
-        word_timestamps=_flag(data, "word_timestamps"),
-        language=_optional(data, "language", str, "a string"),
+        flush=flush,
+        language=language,
     )
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import SynthesizeJob
 
 
 @dataclass
@@ -20,10 +24,10 @@ class RequestStream:
     window: int
     sample_rate: int
     output_format: str
-    # What every chunk's job carries besides its index and text (see synthesis/messages.py).
-    job: dict[str, Any] = field(default_factory=dict)
+    # The job every chunk is sent with, with its own index and text (synthesis/messages.py).
+    job: SynthesizeJob | None = None
     # The loop timer that fails the request if it makes no progress (owned by the consumer).
-    deadline: Any = None
+    deadline: asyncio.TimerHandle | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     next_dispatch: int = 0
     next_deliver: int = 0
