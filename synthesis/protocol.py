@@ -105,6 +105,8 @@ def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
         data = json.loads(text_data)
     except ValueError as error:
         raise ClientError("invalid_json", f"The message is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise ClientError("invalid_json", "The message nests JSON too deeply.") from None
     if not isinstance(data, dict):
         raise ClientError("invalid_request", "A message must be a JSON object.")
 

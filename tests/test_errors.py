@@ -29,6 +29,15 @@ async def test_it_refuses_text_that_is_not_json(connect):
     await assert_still_serves(socket)
 
 
+async def test_it_refuses_json_nested_too_deeply(connect):
+    socket = await connect()
+    await socket.send_to(text_data="[" * 100_000 + "]" * 100_000)
+    error = await socket.receive_json_from()
+    assert error["code"] == "invalid_json"
+    assert "too deeply" in error["message"]
+    await assert_still_serves(socket)
+
+
 async def test_it_refuses_binary_frames(connect):
     socket = await connect()
     await socket.send_to(bytes_data=b"\x00\x01")
