@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -28,8 +29,12 @@ def ensure_embedded_workers() -> None:
         return
     for stale in [key for key, task in _listeners.items() if task.done() or key[0].is_closed()]:
         del _listeners[stale]
+    # An empty context: the workers serve every connection, so they must not inherit the
+    # context variables of the one whose arrival happened to start them.
     _listeners[loop, layer] = loop.create_task(
-        serve_worker_channel(layer, settings.TTS_SYNTHESIS_THREADS), name="tts-workers"
+        serve_worker_channel(layer, settings.TTS_SYNTHESIS_THREADS),
+        name="tts-workers",
+        context=contextvars.Context(),
     )
     logger.info("Started %d embedded synthesis workers", settings.TTS_SYNTHESIS_THREADS)
 

@@ -56,13 +56,13 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     sentences = synthesize_sentences(job)
     part = 0
     try:
-        while (
-            pcm := await loop.run_in_executor(synthesis_threads, next, sentences, None)
-        ) is not None:
+        while True:
+            pcm = await loop.run_in_executor(synthesis_threads, next, sentences, None)
+            if pcm is None:
+                break
             for offset in range(0, len(pcm), MAX_PART_BYTES):
-                if not await _reply(
-                    layer, job, audio_part(job, part, pcm[offset : offset + MAX_PART_BYTES])
-                ):
+                audio = pcm[offset : offset + MAX_PART_BYTES]
+                if not await _reply(layer, job, audio_part(job, part, audio)):
                     return
                 part += 1
     except Exception:
