@@ -1,0 +1,50 @@
+"""Settings come from the environment; bad values stop the server from starting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def read_settings(names: str, **environment: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+    clean.update(DJANGO_SETTINGS_MODULE="ttsproject.settings", **environment)
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        f"print(*(getattr(s, name) for name in {names.split()!r}))"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True)
+
+
+def test_the_product_defaults_are_20_seconds_within_20_to_60():
+    result = read_settings("TTS_TIMEOUT_DEFAULT TTS_TIMEOUT_MIN TTS_TIMEOUT_MAX")
+    assert result.stdout.split() == ["20", "20", "60"], result.stderr
+
+
+def test_operators_can_change_the_timeout_bounds():
+    result = read_settings(
+        "TTS_TIMEOUT_DEFAULT TTS_TIMEOUT_MAX", TTS_TIMEOUT_DEFAULT="30", TTS_TIMEOUT_MAX="120"
+    )
+    assert result.stdout.split() == ["30", "120"], result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value, complaint",
+    [
+        ("TTS_TIMEOUT_DEFAULT", "abc", "TTS_TIMEOUT_DEFAULT must be an integer, not 'abc'"),
+        ("TTS_TIMEOUT_DEFAULT", "90", "TTS_TIMEOUT_DEFAULT must lie between"),
+        ("TTS_SYNTHESIS_THREADS", "0", "TTS_SYNTHESIS_THREADS must be at least 1, not 0"),
+        ("TTS_CHUNK_DEADLINE", "soon", "TTS_CHUNK_DEADLINE must be a number, not 'soon'"),
+        ("TTS_PRELOAD_VOICES", "maybe", "TTS_PRELOAD_VOICES must be true or false"),
+        ("DATABASE_URL", "mysql://db/tts", "DATABASE_URL scheme 'mysql' is not supported"),
+        ("DEBUG", "false", "SECRET_KEY must be set when DEBUG is off"),
+    ],
+)
+def test_a_bad_value_stops_the_start_with_a_clear_message(variable, value, complaint):
+    result = read_settings("DEBUG", **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert complaint in result.stderr
