@@ -247,6 +247,9 @@ class RequestTiming:
     audio_seconds: float  # from the chunks' bytes
     reported_audio_seconds: float  # from the complete message
     chunks: int
+    # Seconds a player that starts at the first chunk and plays without pause would have had
+    # to wait for audio that had not arrived yet: the gaps a listener hears.
+    stall: float
 
 
 @dataclass
@@ -276,6 +279,8 @@ async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTim
     first: float | None = None
     audio_bytes = 0
     sequence = 0
+    played_until = 0.0  # when the audio received so far will have finished playing
+    stall = 0.0
     sent = time.perf_counter()
     await ws.send(message)
     while True:
@@ -292,7 +297,11 @@ async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTim
             if data["sequence"] != sequence:
                 raise ServerError(f"chunk {data['sequence']} arrived, expected {sequence}")
             sequence += 1
-            audio_bytes += len(base64.b64decode(data["audio"]))
+            chunk_bytes = len(base64.b64decode(data["audio"]))
+            audio_bytes += chunk_bytes
+            if played_until and received > played_until:
+                stall += received - played_until
+            played_until = max(played_until, received) + chunk_bytes / 2 / SAMPLE_RATE
         elif status == "complete":
             if first is None:
                 raise ServerError(f"request {request_id} completed without audio")
@@ -302,6 +311,7 @@ async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTim
                 audio_seconds=audio_bytes / 2 / SAMPLE_RATE,
                 reported_audio_seconds=float(reply["data"]["audio_seconds"]),
                 chunks=sequence,
+                stall=stall,
             )
         else:
             raise ServerError(f"request {request_id}: {str(reply)[:300]}")
@@ -467,6 +477,7 @@ def summarize_text(result: TextResult) -> dict[str, Any]:
         "total_p95_ms": p95(total),
         "audio_seconds": p50(audio),
         "rtf": p50([t.total / t.audio_seconds for t in result.server]),
+        "stall_max_ms": max(ms(t.stall) for t in result.server),
         "load": result.load,
         "samples": {
             "ttfa_ms": ttfa,
@@ -518,6 +529,8 @@ def summarize_concurrent(rounds: list[ConcurrentRound], clients: int) -> dict[st
         "ttfa_p50_ms": p50(ttfa),
         "ttfa_p95_ms": p95(ttfa),
         "total_p50_ms": p50([ms(t.total) for t in timings]),
+        "stall_p50_ms": p50([ms(t.stall) for t in timings]),
+        "stall_max_ms": max(ms(t.stall) for t in timings),
         "round_wall_p50_ms": p50([ms(done.wall) for done in rounds]),
         "audio_seconds": audio,
         "wall_seconds": wall,
@@ -563,6 +576,7 @@ COLUMNS = (
     ("total p50", "{:.0f}"),
     ("audio s", "{:.2f}"),
     ("RTF", "{:.3f}"),
+    ("stall max", "{:.0f}"),
     ("others %", "{:.0f}"),
 )
 
@@ -624,6 +638,7 @@ def print_report(report: dict[str, Any]) -> None:
                 s["total_p50_ms"],
                 s["audio_seconds"],
                 s["rtf"],
+                s["stall_max_ms"],
                 # With --url the server's own CPU cannot be told apart from others'.
                 s["load"]["other_cpu_percent"] if report["started_server"] else "-",
             ]
@@ -643,16 +658,20 @@ def print_report(report: dict[str, Any]) -> None:
             "-",
             o["rtf"],
             "",
+            "",
         ]
     )
     print(format_table(rows))
     print("others %: CPU that other processes took while the row ran, in percent of all cores")
+    print("stall max: the longest total wait, in any run, of a player that starts at the first")
+    print("chunk and plays straight through (0 means the audio never ran dry)")
     c = report["concurrency"]
     print()
     print(
         f"concurrency: {c['clients']} clients x {c['rounds']} rounds, long text at once: "
         f"TTFA p50 {c['ttfa_p50_ms']:.1f} ms, p95 {c['ttfa_p95_ms']:.1f} ms; "
         f"total p50 {c['total_p50_ms']:.0f} ms; "
+        f"stalls p50 {c['stall_p50_ms']:.0f} ms, max {c['stall_max_ms']:.0f} ms; "
         f"throughput {c['throughput']:.1f} audio s per wall s"
     )
     print()
