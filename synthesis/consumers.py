@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -157,6 +158,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
                     stream.output_format,
                 )
             )
+            if stream.first_audio_after is None:
+                stream.first_audio_after = time.monotonic() - stream.started
             stream.sequence += 1
             stream.samples_sent += len(audio) // 2
         await self.dispatch_chunks(stream)
@@ -192,6 +195,16 @@ class TTSConsumer(AsyncWebsocketConsumer):
             stream.deadline.cancel()
         await self.send_json(message)
         self.restart_idle_clock()
+        first_audio = stream.first_audio_after
+        logger.info(
+            "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",
+            stream.request_id,
+            message.get("code") or message["status"],
+            stream.sequence,
+            stream.audio_seconds,
+            "-" if first_audio is None else f"{first_audio * 1000:.0f} ms",
+            (time.monotonic() - stream.started) * 1000,
+        )
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

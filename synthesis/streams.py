@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ class RequestStream:
     # The loop timer that fails the request if it makes no progress (owned by the consumer).
     deadline: asyncio.TimerHandle | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = field(default_factory=time.monotonic)
+    first_audio_after: float | None = None  # seconds from start to the first chunk sent
     next_dispatch: int = 0
     next_deliver: int = 0
     next_part: int = 0
