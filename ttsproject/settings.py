@@ -32,27 +32,24 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, minimum: int | None = None) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
-    return number
+    return int(env_number(name, default, int, "an integer", minimum))
 
 
 def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    return env_number(name, default, float, "a number", minimum)
+
+
+def env_number(
+    name: str, default: float, parse: type, description: str, minimum: float | None
+) -> float:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        number = float(value)
+        number: float = parse(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
-    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be {description}, not {value!r}") from None
+    if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
 
