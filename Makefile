@@ -11,6 +11,7 @@ PORT ?= 8000
 run: $(VENV)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py import_voices
 	$(BIN)/daphne -b $(HOST) -p $(PORT) ttsproject.asgi:application
 
 test: $(VENV)/.installed-dev

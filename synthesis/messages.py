@@ -36,6 +36,10 @@ class SynthesizeJob(TypedDict):
     config_path: str
     speaker: int
     speed: float
+    noise_scale: float | None
+    noise_width: float | None
+    sentence_silence: float
+    volume: float
     sample_rate: int
 
 
@@ -77,5 +81,9 @@ def synthesize_job(
         "config_path": voice.config_path,
         "speaker": voice.speaker,
         "speed": request.speed or voice.default_speed,
+        "noise_scale": voice.noise_scale,
+        "noise_width": voice.noise_width,
+        "sentence_silence": voice.sentence_silence,
+        "volume": voice.volume,
         "sample_rate": request.sample_rate,
     }

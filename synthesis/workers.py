@@ -36,7 +36,14 @@ def synthesize_sentences(job: SynthesizeJob) -> Iterator[bytes]:
     Blocking: each step runs on a synthesis thread.
     """
     engine = load_piper_engine(job["model_path"], job["config_path"], engine_threads(job["index"]))
-    options = SynthesisOptions(speed=job["speed"], speaker=job["speaker"])
+    options = SynthesisOptions(
+        speed=job["speed"],
+        speaker=job["speaker"],
+        noise_scale=job["noise_scale"],
+        noise_width=job["noise_width"],
+        sentence_silence=job["sentence_silence"],
+        volume=job["volume"],
+    )
     for samples in engine.synthesize_sentences(job["text"], options):
         yield float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
 

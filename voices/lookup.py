@@ -25,6 +25,10 @@ class VoiceSettings:
     native_sample_rate: int
     speaker: int
     default_speed: float
+    noise_scale: float | None
+    noise_width: float | None
+    sentence_silence: float
+    volume: float
 
 
 def cache_key(voice_id: str) -> str:
@@ -52,6 +56,10 @@ async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
         native_sample_rate=voice.model.sample_rate,
         speaker=voice.speaker,
         default_speed=voice.default_speed,
+        noise_scale=voice.noise_scale,
+        noise_width=voice.noise_width,
+        sentence_silence=voice.sentence_silence,
+        volume=voice.volume,
     )
     await cache.aset(key, settings, CACHE_SECONDS)
     return settings

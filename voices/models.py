@@ -11,6 +11,12 @@ class VoiceModel(models.Model):
 
     ENGINE_PIPER = "piper"
     ENGINE_CHOICES = [(ENGINE_PIPER, "Piper")]
+    SOURCE_PACKAGE, SOURCE_FOLDER, SOURCE_UPLOAD = "package", "folder", "upload"
+    SOURCE_CHOICES = [
+        (SOURCE_PACKAGE, "Python package"),
+        (SOURCE_FOLDER, "Folder"),
+        (SOURCE_UPLOAD, "Upload"),
+    ]
 
     name = models.CharField(max_length=100, unique=True)
     engine = models.CharField(max_length=20, choices=ENGINE_CHOICES, default=ENGINE_PIPER)
@@ -19,7 +25,16 @@ class VoiceModel(models.Model):
     sample_rate = models.PositiveIntegerField(help_text="The model's native sample rate in Hz.")
     language = models.CharField(max_length=20, help_text="BCP 47 tag, e.g. en-US.")
     num_speakers = models.PositiveIntegerField(default=1)
-    source = models.CharField(max_length=200, blank=True, help_text="Where it came from.")
+    speaker_names = models.JSONField(
+        default=list, blank=True, help_text="Speaker names by number, from the config."
+    )
+    file_size = models.BigIntegerField(default=0, help_text="Size of the .onnx file in bytes.")
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the .onnx file.")
+    source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default=SOURCE_FOLDER)
+    origin = models.CharField(
+        max_length=500, blank=True, help_text="The package name or folder it came from."
+    )
+    created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -43,9 +58,35 @@ class Voice(models.Model):
         default=0, help_text="Speaker number, for models with several speakers."
     )
     default_speed = models.FloatField(
-        default=1.0, validators=[MinValueValidator(0.5), MaxValueValidator(2.0)]
+        default=1.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(2.0)],
+        help_text="1.0 is the model's natural pace; clients may override it per request.",
+    )
+    noise_scale = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Variation in the voice; blank for the model's own value.",
+    )
+    noise_width = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Variation in phoneme lengths; blank for the model's own value.",
+    )
+    sentence_silence = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Seconds of extra silence after each sentence.",
+    )
+    volume = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(3.0)],
+        help_text="Gain applied to the audio; 1.0 leaves it unchanged.",
     )
     enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["voice_id"]

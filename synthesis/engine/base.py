@@ -15,6 +15,11 @@ class SynthesisOptions:
 
     speed: float = 1.0
     speaker: int = 0
+    # None means the voice model's own value.
+    noise_scale: float | None = None
+    noise_width: float | None = None
+    sentence_silence: float = 0.0  # seconds of silence after each sentence
+    volume: float = 1.0
 
 
 class Engine(Protocol):

@@ -49,9 +49,14 @@ class PiperEngine:
         config = SynthesisConfig(
             speaker_id=options.speaker,
             length_scale=self.voice.config.length_scale / options.speed,
+            noise_scale=options.noise_scale,
+            noise_w_scale=options.noise_width,
+            volume=options.volume,
         )
+        silence = np.zeros(round(options.sentence_silence * self.sample_rate), dtype=np.float32)
         for chunk in self.voice.synthesize(text, config):
-            yield chunk.audio_float_array.astype(np.float32, copy=False)
+            audio = chunk.audio_float_array.astype(np.float32, copy=False)
+            yield np.concatenate([audio, silence]) if silence.size else audio
 
 
 _engines: dict[tuple[str, str, int], PiperEngine] = {}

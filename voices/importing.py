@@ -1,0 +1,201 @@
+"""Finding Piper voices (an .onnx model beside its .onnx.json), checking and registering them.
+
+A voice is registered whole or not at all: the config must parse and name a sample rate, the
+model must load, and the database rows are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from .models import Voice, VoiceModel
+
+MODEL_SUFFIX = ".onnx"
+CONFIG_SUFFIX = ".onnx.json"
+
+
+class VoiceImportError(Exception):
+    """A voice's files are not a usable Piper voice; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class VoiceFiles:
+    model_path: Path
+    config_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.model_path.name.removesuffix(MODEL_SUFFIX)
+
+    def resolved(self) -> VoiceFiles:
+        """The same files by absolute path, as workers elsewhere will open them."""
+        return VoiceFiles(self.model_path.resolve(), self.config_path.resolve())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    sample_rate: int
+    language: str
+    num_speakers: int
+    speaker_names: list[str]
+    file_size: int
+    sha256: str
+
+
+def read_voice_files(files: VoiceFiles, load_model: bool = True) -> ModelInfo:
+    """Read and check a voice's config (and, with `load_model`, that the model loads)."""
+    config = _read_config(files.config_path)
+    try:
+        sample_rate = int(config["audio"]["sample_rate"])
+    except (KeyError, TypeError, ValueError):
+        raise VoiceImportError(f"{files.config_path}: no audio.sample_rate in the config") from None
+    if sample_rate <= 0:
+        raise VoiceImportError(f"{files.config_path}: audio.sample_rate must be positive")
+    if not isinstance(config.get("phoneme_id_map"), dict):
+        raise VoiceImportError(f"{files.config_path}: no phoneme_id_map, not a Piper config")
+    language = (config.get("language") or {}).get("code") or config.get("espeak", {}).get("voice")
+    if not isinstance(language, str) or not language:
+        raise VoiceImportError(f"{files.config_path}: the config names no language")
+    speaker_map = config.get("speaker_id_map") or {}
+    speakers = [name for name, _ in sorted(speaker_map.items(), key=lambda item: item[1])]
+    if not files.model_path.is_file():
+        raise VoiceImportError(f"{files.model_path}: no such file")
+    if load_model:
+        _check_model_loads(files.model_path)
+    return ModelInfo(
+        sample_rate=sample_rate,
+        language=language.replace("_", "-"),
+        num_speakers=max(int(config.get("num_speakers", 1) or 1), 1),
+        speaker_names=speakers,
+        file_size=files.model_path.stat().st_size,
+        sha256=file_sha256(files.model_path),
+    )
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VoiceImportError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise VoiceImportError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise VoiceImportError(f"{path}: the config must be a JSON object")
+    return config
+
+
+def _check_model_loads(path: Path) -> None:
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise VoiceImportError(f"{path}: the model does not load ({error})") from None
+    inputs = {node.name for node in session.get_inputs()}
+    if not {"input", "input_lengths", "scales"} <= inputs:
+        raise VoiceImportError(f"{path}: not a Piper model (its inputs are {sorted(inputs)})")
+
+
+def file_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    # Keyed on size and mtime too, so a replaced file is hashed again; a 60 MB model takes
+    # ~0.1 s, which adds up when test databases are re-filled after every test.
+    digest = hashlib.sha256()
+    with open(path, "rb") as model:
+        for block in iter(lambda: model.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_voice(
+    files: VoiceFiles,
+    source: str,
+    origin: str,
+    voice_id: str | None = None,
+    voice_fields: dict[str, Any] | None = None,
+    load_model: bool = True,
+    using: str = "default",
+) -> VoiceModel:
+    """Register (or refresh) a model and, if it has no voice yet, a voice for it; idempotent.
+
+    An existing model's file facts are refreshed; its voices, which operators may have edited,
+    are left alone.
+    """
+    info = read_voice_files(files, load_model=load_model)
+    with transaction.atomic(using=using):
+        model, _ = VoiceModel.objects.using(using).update_or_create(
+            name=files.name,
+            defaults={
+                "engine": VoiceModel.ENGINE_PIPER,
+                "model_path": str(files.model_path),
+                "config_path": str(files.config_path),
+                "sample_rate": info.sample_rate,
+                "language": info.language,
+                "num_speakers": info.num_speakers,
+                "speaker_names": info.speaker_names,
+                "file_size": info.file_size,
+                "sha256": info.sha256,
+                "source": source,
+                "origin": origin,
+            },
+        )
+        if not model.voices.exists():
+            Voice.objects.using(using).create(
+                voice_id=voice_id or _free_voice_id(files.name, using),
+                name=_display_name(files.name),
+                language=info.language,
+                model=model,
+                **(voice_fields or {}),
+            )
+    return model
+
+
+def _free_voice_id(model_name: str, using: str) -> str:
+    # "en_US-lessac-medium" -> "lessac", unless another model's voice already has that id.
+    parts = model_name.split("-")
+    for candidate in (slugify(parts[1]) if len(parts) > 1 else "", slugify(model_name)):
+        if candidate and not Voice.objects.using(using).filter(voice_id=candidate).exists():
+            return candidate
+    raise VoiceImportError(f"{model_name}: every voice id it could take is in use")
+
+
+def _display_name(model_name: str) -> str:
+    parts = model_name.split("-")
+    return (parts[1] if len(parts) > 1 else model_name).replace("_", " ").title()
+
+
+def find_voice_files(folder: Path) -> list[VoiceFiles]:
+    """Every .onnx file under `folder` that has its .onnx.json beside it."""
+    return [
+        VoiceFiles(model, model.with_name(model.name + ".json"))
+        for model in sorted(folder.rglob("*" + MODEL_SUFFIX))
+        if model.with_name(model.name + ".json").is_file()
+    ]
+
+
+def find_package_voices() -> list[tuple[str, VoiceFiles]]:
+    """Installed Python distributions that ship Piper voices, with their voices' files."""
+    found = []
+    for distribution in metadata.distributions():
+        for file in distribution.files or ():
+            if not str(file).endswith(MODEL_SUFFIX):
+                continue
+            model = Path(str(distribution.locate_file(file)))
+            config = model.with_name(model.name + ".json")
+            if model.is_file() and config.is_file():
+                found.append((distribution.metadata["Name"], VoiceFiles(model, config)))
+    return found
