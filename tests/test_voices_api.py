@@ -20,6 +20,8 @@ def test_it_lists_the_bundled_voice(client):
                 "gender": "male",
                 "sample_rate": 22050,
                 "description": "American English male voice (Piper en_US-joe-medium).",
+                "speaker": 0,
+                "default_speed": 1.0,
             }
         ]
     }
@@ -32,7 +34,7 @@ def test_it_leaves_out_disabled_voices(client):
 
 
 @pytest.mark.django_db
-def test_the_admin_lists_voices_for_staff(admin_client):
-    response = admin_client.get("/admin/voices/voice/")
-    assert response.status_code == 200
-    assert b"joe" in response.content
+@pytest.mark.parametrize("language, found", [("en", ["joe"]), ("en-US", ["joe"]), ("de", [])])
+def test_it_filters_by_language(client, language, found):
+    voices = client.get("/api/voices/", {"language": language}).json()["voices"]
+    assert [voice["voice_id"] for voice in voices] == found

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from .models import Voice, VoiceModel
 
@@ -9,18 +11,79 @@ class VoiceInline(admin.TabularInline):
     model = Voice
     extra = 0
     fields = ["voice_id", "name", "language", "speaker", "default_speed", "enabled"]
+    show_change_link = True
 
 
 @admin.register(VoiceModel)
 class VoiceModelAdmin(admin.ModelAdmin):
     list_display = ["name", "engine", "language", "sample_rate", "num_speakers", "source"]
-    search_fields = ["name", "model_path"]
+    list_filter = ["engine", "source", "language"]
+    search_fields = ["name", "model_path", "origin"]
+    # What a model is comes from its files; only import changes it.
+    readonly_fields = [
+        "name",
+        "engine",
+        "model_path",
+        "config_path",
+        "sample_rate",
+        "language",
+        "num_speakers",
+        "speaker_names",
+        "file_size",
+        "sha256",
+        "source",
+        "origin",
+        "created",
+    ]
     inlines = [VoiceInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # models come from `manage.py import_voices`
 
 
 @admin.register(Voice)
 class VoiceAdmin(admin.ModelAdmin):
-    list_display = ["voice_id", "name", "language", "gender", "model", "enabled"]
-    list_filter = ["enabled", "language", "gender"]
-    search_fields = ["voice_id", "name", "description"]
-    list_editable = ["enabled"]
+    list_display = ["voice_id", "name", "language", "model", "sample_rate", "enabled"]
+    list_filter = ["enabled", "language", "model__engine", "gender"]
+    list_select_related = ["model"]
+    search_fields = ["voice_id", "name", "description", "model__name"]
+    readonly_fields = ["created", "updated"]
+    actions = ["enable", "disable"]
+    fieldsets = [
+        (None, {"fields": ["voice_id", "name", "enabled", "model", "speaker"]}),
+        ("Description", {"fields": ["language", "gender", "description"]}),
+        (
+            "How it speaks",
+            {
+                "fields": [
+                    "default_speed",
+                    "noise_scale",
+                    "noise_width",
+                    "sentence_silence",
+                    "volume",
+                ]
+            },
+        ),
+        ("History", {"fields": ["created", "updated"]}),
+    ]
+
+    @admin.display(description="Sample rate", ordering="model__sample_rate")
+    def sample_rate(self, voice: Voice) -> str:
+        return f"{voice.model.sample_rate} Hz"
+
+    @admin.action(description="Enable the selected voices")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Voice]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable the selected voices")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Voice]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Voice], enabled: bool) -> None:
+        # Saved one by one, not with update(), so that the signals clear each cached lookup.
+        voices = list(queryset)
+        for voice in voices:
+            voice.enabled = enabled
+            voice.save(update_fields=["enabled", "updated"])
+        state = "enabled" if enabled else "disabled"
+        self.message_user(request, f"{len(voices)} voices {state}.", messages.SUCCESS)

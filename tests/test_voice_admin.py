@@ -1,0 +1,127 @@
+"""Managing voices in the Django admin, and what clients hear when an operator changes one."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.test import Client
+
+from voices.models import Voice, VoiceModel
+
+from .conftest import pcm_of, receive_until_end
+
+TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+def staff_client() -> Client:
+    user, _ = User.objects.get_or_create(
+        username="operator", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def voice_form(**changes: object) -> dict[str, object]:
+    """The add/change form's fields for a voice on the bundled model."""
+    form = {
+        "voice_id": "joe-fast",
+        "name": "Joe (fast)",
+        "enabled": "on",
+        "model": VoiceModel.objects.get(name="en_US-joe-medium").pk,
+        "speaker": 0,
+        "language": "en-US",
+        "gender": "male",
+        "description": "Joe, in a hurry.",
+        "default_speed": 1.5,
+        "noise_scale": "",
+        "noise_width": "",
+        "sentence_silence": 0,
+        "volume": 1.0,
+    }
+    form.update(changes)
+    return form
+
+
+async def spoken_samples(socket, voice_id: str) -> int:
+    await socket.send_json_to({"text": TEXT, "voice_id": voice_id})
+    messages = await receive_until_end(socket)
+    assert messages[-1]["status"] == "complete", messages[-1]
+    return len(pcm_of(messages))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/voices/voice/",
+        "/admin/voices/voice/add/",
+        "/admin/voices/voicemodel/",
+        "/admin/voices/voice/?enabled__exact=1&language=en-US&q=joe",
+        "/admin/voices/voicemodel/?engine__exact=piper&source__exact=package",
+    ],
+)
+def test_the_admin_pages_render_with_and_without_voices(path):
+    client = staff_client()
+    with_voices = client.get(path)
+    assert with_voices.status_code == 200
+    Voice.objects.all().delete()
+    VoiceModel.objects.all().delete()
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_voice_and_its_model_pages_show_their_settings():
+    client = staff_client()
+    joe = Voice.objects.get(voice_id="joe")
+    page = client.get(f"/admin/voices/voice/{joe.pk}/change/").content.decode()
+    assert "How it speaks" in page and 'name="default_speed"' in page
+    model_page = client.get(f"/admin/voices/voicemodel/{joe.model.pk}/change/").content.decode()
+    assert joe.model.sha256 in model_page  # read-only metadata
+    assert 'name="sha256"' not in model_page
+    assert "voices-0-voice_id" in model_page  # its voices, inline
+
+
+@pytest.mark.django_db
+def test_deleting_a_model_that_voices_use_is_refused():
+    client = staff_client()
+    model = VoiceModel.objects.get(name="en_US-joe-medium")
+    page = client.get(f"/admin/voices/voicemodel/{model.pk}/delete/").content.decode()
+    assert "would require deleting the following protected related objects" in page
+    client.post(f"/admin/voices/voicemodel/{model.pk}/delete/", {"post": "yes"})
+    assert VoiceModel.objects.filter(pk=model.pk).exists()
+
+
+async def test_a_voice_created_in_the_admin_speaks_faster_and_disabling_it_hides_it(connect):
+    client = await sync_to_async(staff_client)()
+    form = await sync_to_async(voice_form)()
+    response = await sync_to_async(client.post)("/admin/voices/voice/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    socket = await connect()
+    normal = await spoken_samples(socket, "joe")
+    fast = await spoken_samples(socket, "joe-fast")
+    assert fast < normal * 0.8
+
+    fast_voice = await Voice.objects.aget(voice_id="joe-fast")
+    await sync_to_async(client.post)(
+        "/admin/voices/voice/",
+        {"action": "disable", "_selected_action": [fast_voice.pk], "index": 0},
+    )
+    await socket.send_json_to({"text": TEXT, "voice_id": "joe-fast"})
+    assert (await socket.receive_json_from(timeout=10))["code"] == "voice_not_found"
+
+
+async def test_an_edit_in_the_admin_reaches_the_next_request_without_a_restart(connect):
+    socket = await connect()
+    before = await spoken_samples(socket, "joe")  # also caches joe's settings
+    joe = await Voice.objects.select_related("model").aget(voice_id="joe")
+    client = await sync_to_async(staff_client)()
+    form = await sync_to_async(voice_form)(
+        voice_id="joe", name="Joe", description=joe.description, default_speed=1.6
+    )
+    response = await sync_to_async(client.post)(f"/admin/voices/voice/{joe.pk}/change/", form)
+    assert response.status_code == 302
+    after = await spoken_samples(socket, "joe")
+    assert after < before * 0.8
