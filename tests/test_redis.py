@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,34 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
     raise AssertionError(f"nothing listens on port {port}")
 
 
-@pytest.fixture
-def redis_deployment(tmp_path: Path) -> Iterator[int]:
-    """One Daphne without workers and one `runworker` process, on Redis; yields Daphne's port."""
+@dataclass
+class Deployment:
+    port: int
+    env: dict[str, str]
+
+    def manage(self, *arguments: str) -> None:
+        """Run a management command as another process of the deployment would."""
+        command = [sys.executable, "manage.py", *arguments]
+        subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True)
+
+    def speak(self, text: str, **fields: object) -> list[dict]:
+        async def exchange() -> list[dict]:
+            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/tts/") as ws:
+                messages: list[dict] = []
+                await ws.send(json.dumps({"text": text, "voice_id": "joe", **fields}))
+                while not messages or messages[-1]["status"] == "chunk":
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+                return messages
+
+        return asyncio.run(exchange())
+
+
+@pytest.fixture(scope="module")
+def redis_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One Daphne without workers and one `runworker` process, on Redis."""
     require_service("Redis", 6379)
     redis.Redis.from_url(REDIS_URL).flushdb()
+    tmp_path = tmp_path_factory.mktemp("deployment")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
         "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
@@ -67,7 +91,7 @@ def redis_deployment(tmp_path: Path) -> Iterator[int]:
     ]
     try:
         wait_for_port(port, processes[1])
-        yield port
+        yield Deployment(port, env)
     finally:
         for process in processes:
             process.terminate()
@@ -76,18 +100,9 @@ def redis_deployment(tmp_path: Path) -> Iterator[int]:
 
 
 def test_a_runworker_process_serves_requests_through_redis(redis_deployment):
-    async def speak() -> list[dict]:
-        url = f"ws://127.0.0.1:{redis_deployment}/ws/tts/"
-        async with websockets.connect(url) as ws:
-            messages: list[dict] = []
-            # 48 kHz makes the audio of this sentence larger than one layer message may be.
-            text = "Scaling out works when the workers listen on Redis, far from the sockets. " * 2
-            await ws.send(json.dumps({"text": text, "voice_id": "joe", "sample_rate": 48000}))
-            while not messages or messages[-1]["status"] == "chunk":
-                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-            return messages
-
-    messages = asyncio.run(speak())
+    # 48 kHz makes the audio of this sentence larger than one layer message may be.
+    text = "Scaling out works when the workers listen on Redis, far from the sockets. " * 2
+    messages = redis_deployment.speak(text, sample_rate=48000)
     assert messages[-1]["status"] == "complete", messages[-1]
     chunks = messages[:-1]
     assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
@@ -95,3 +110,15 @@ def test_a_runworker_process_serves_requests_through_redis(redis_deployment):
     seconds = len(audio) / 2 / 48000
     assert 6 < seconds < 14
     assert messages[-1]["data"]["audio_seconds"] == pytest.approx(seconds, abs=0.001)
+
+
+def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_deployment):
+    text = "An operator changes the voice while the server keeps running."
+    before = redis_deployment.speak(text)[-1]["data"]["audio_seconds"]  # now cached in Redis
+    edit = "from voices.models import Voice; v = Voice.objects.get(voice_id='joe'); "
+    redis_deployment.manage("shell", "-c", edit + "v.default_speed = 1.6; v.save()")
+    try:
+        after = redis_deployment.speak(text)[-1]["data"]["audio_seconds"]
+    finally:
+        redis_deployment.manage("shell", "-c", edit + "v.default_speed = 1.0; v.save()")
+    assert after < before * 0.8

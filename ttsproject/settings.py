@@ -189,6 +189,15 @@ else:
         }
     }
 
+# Cached voice lookups must be cleared in every web process when an operator edits a voice, so
+# with several processes (REDIS_URL) the cache is shared in Redis.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Synthesis workers inside the web process, on threads of their own. On by default without
 # Redis (nobody else could serve the in-memory layer); with Redis, `runworker` does the work.
 TTS_EMBEDDED_WORKERS = env_bool("TTS_EMBEDDED_WORKERS", not REDIS_URL)
