@@ -20,7 +20,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
-from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
+from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample, wav_bytes
 from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob
 
 logger = logging.getLogger(__name__)
@@ -133,3 +133,15 @@ def preload_voices() -> None:
             engine.synthesize("Hello.", SynthesisOptions())
     except Exception:
         logger.warning("Could not preload voices; they will load on first use", exc_info=True)
+
+
+async def synthesize_wav(
+    model_path: str, config_path: str, text: str, options: SynthesisOptions
+) -> bytes:
+    """A whole WAV file of `text` at the model's own rate, synthesized on a synthesis thread."""
+
+    def render() -> bytes:
+        engine = load_piper_engine(model_path, config_path, settings.TTS_ENGINE_THREADS)
+        return wav_bytes(float_to_pcm16(engine.synthesize(text, options)), engine.sample_rate)
+
+    return await asyncio.get_running_loop().run_in_executor(synthesis_threads, render)

@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
-import websockets
 
 from .conftest import require_service
+from .servers import Deployment, deployment
 
-ROOT = Path(__file__).resolve().parent.parent
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited early"
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"nothing listens on port {port}")
-
-
-@dataclass
-class Deployment:
-    port: int
-    env: dict[str, str]
-
-    def manage(self, *arguments: str) -> None:
-        """Run a management command as another process of the deployment would."""
-        command = [sys.executable, "manage.py", *arguments]
-        subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True)
-
-    def speak(self, text: str, **fields: object) -> list[dict]:
-        async def exchange() -> list[dict]:
-            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/tts/") as ws:
-                messages: list[dict] = []
-                await ws.send(json.dumps({"text": text, "voice_id": "joe", **fields}))
-                while not messages or messages[-1]["status"] == "chunk":
-                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-                return messages
-
-        return asyncio.run(exchange())
 
 
 @pytest.fixture(scope="module")
@@ -69,34 +20,8 @@ def redis_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deplo
     """One Daphne without workers and one `runworker` process, on Redis."""
     require_service("Redis", 6379)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    tmp_path = tmp_path_factory.mktemp("deployment")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
-        "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
-        "DATA_DIR": str(tmp_path),
-        "REDIS_URL": REDIS_URL,
-    }
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    port = free_port()
-    daphne = [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-
-    def start(*command: str, log: str) -> subprocess.Popen:
-        with open(tmp_path / log, "wb") as output:
-            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-
-    processes = [
-        start(python, "manage.py", "runworker", "tts-synthesize", log="worker.log"),
-        start(*daphne, "ttsproject.asgi:application", log="daphne.log"),
-    ]
-    try:
-        wait_for_port(port, processes[1])
-        yield Deployment(port, env)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+    with deployment(tmp_path_factory.mktemp("redis"), workers=1, REDIS_URL=REDIS_URL) as running:
+        yield running
 
 
 def test_a_runworker_process_serves_requests_through_redis(redis_deployment):

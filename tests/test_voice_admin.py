@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
@@ -125,3 +128,34 @@ async def test_an_edit_in_the_admin_reaches_the_next_request_without_a_restart(c
     assert response.status_code == 302
     after = await spoken_samples(socket, "joe")
     assert after < before * 0.8
+
+
+def preview_form(**changes: object) -> dict[str, object]:
+    form = voice_form(**changes)
+    form["text"] = changes.get("text", "Hello there, this is a preview.")
+    return form
+
+
+@pytest.mark.django_db
+def test_preview_returns_a_wav_of_the_text_with_the_forms_settings():
+    client = staff_client()
+    response = client.post("/admin/voices/preview/", preview_form(default_speed=1.0))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/wav"
+    with wave.open(io.BytesIO(response.content)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 22050)
+        normal = wav.getnframes()
+    fast = client.post("/admin/voices/preview/", preview_form(default_speed=2.0)).content
+    with wave.open(io.BytesIO(fast)) as wav:
+        assert wav.getnframes() < normal * 0.7
+    assert 1.0 < normal / 22050 < 5.0
+
+
+@pytest.mark.django_db
+def test_preview_names_bad_settings_and_needs_staff(client):
+    assert client.post("/admin/voices/preview/", preview_form()).status_code == 403
+    response = staff_client().post("/admin/voices/preview/", preview_form(volume=9, speaker=3))
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert "less than or equal to 3.0" in fields["volume"]
+    assert "has speakers 0 to 0" in fields["speaker"]

@@ -15,6 +15,7 @@ import threading  # noqa: E402
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import channel_router, websocket_urlpatterns  # noqa: E402
@@ -22,7 +23,9 @@ from synthesis.workers import preload_voices  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": ASGIStaticFilesHandler(django_asgi_app)
+        if settings.SERVE_STATIC
+        else django_asgi_app,
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
         "channel": channel_router,
     }

@@ -162,6 +162,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The embedded mode serves the admin's and the demo page's static files itself; behind a
+# reverse proxy, set SERVE_STATIC=false and serve STATIC_ROOT (after collectstatic) there.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from .forms import SAMPLE_SENTENCE
 from .models import Voice, VoiceModel
 
 
@@ -49,6 +50,8 @@ class VoiceAdmin(admin.ModelAdmin):
     search_fields = ["voice_id", "name", "description", "model__name"]
     readonly_fields = ["created", "updated"]
     actions = ["enable", "disable"]
+    # Adds the Preview player under the fields (static/voices/preview.js).
+    change_form_template = "admin/voices/voice/change_form.html"
     fieldsets = [
         (None, {"fields": ["voice_id", "name", "enabled", "model", "speaker"]}),
         ("Description", {"fields": ["language", "gender", "description"]}),
@@ -66,6 +69,16 @@ class VoiceAdmin(admin.ModelAdmin):
         ),
         ("History", {"fields": ["created", "updated"]}),
     ]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        context = {"preview_text": SAMPLE_SENTENCE, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, context)
 
     @admin.display(description="Sample rate", ordering="model__sample_rate")
     def sample_rate(self, voice: Voice) -> str:

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+import logging
 
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from synthesis.engine import SynthesisOptions
 from synthesis.protocol import language_matches
+from synthesis.workers import synthesize_wav
 
+from .forms import PreviewForm
 from .models import Voice
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -31,3 +39,33 @@ def voice_list(request: HttpRequest) -> JsonResponse:
             ]
         }
     )
+
+
+@require_POST
+async def preview_voice(request: HttpRequest) -> HttpResponse:
+    """A WAV of the posted text with the posted voice settings, for the admin's Preview player."""
+    user = await request.auser()
+    if not (user.is_active and user.is_staff):
+        return JsonResponse({"error": "Log in to the admin to preview voices."}, status=403)
+    form = PreviewForm(request.POST)
+    if not await sync_to_async(form.is_valid)():
+        errors = {field: " ".join(map(str, messages)) for field, messages in form.errors.items()}
+        return JsonResponse(
+            {"error": "Check the highlighted settings.", "fields": errors}, status=400
+        )
+    data = form.cleaned_data
+    options = SynthesisOptions(
+        speed=data["default_speed"],
+        speaker=data["speaker"],
+        noise_scale=data["noise_scale"],
+        noise_width=data["noise_width"],
+        sentence_silence=data["sentence_silence"],
+        volume=data["volume"],
+    )
+    model = data["model"]
+    try:
+        wav = await synthesize_wav(model.model_path, model.config_path, data["text"], options)
+    except Exception:
+        logger.exception("Preview of %s failed", model)
+        return JsonResponse({"error": f"The model {model} could not speak."}, status=500)
+    return HttpResponse(wav, content_type="audio/wav")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .audio import SAMPLE_RATES, float_to_pcm16, resample
+from .audio import SAMPLE_RATES, float_to_pcm16, resample, wav_bytes
 from .base import Engine, SynthesisOptions
 from .piper import PiperEngine, load_piper_engine
 
@@ -14,4 +14,5 @@ __all__ = [
     "float_to_pcm16",
     "load_piper_engine",
     "resample",
+    "wav_bytes",
 ]

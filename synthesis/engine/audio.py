@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import numpy as np
 import soxr
 
@@ -20,3 +23,14 @@ def float_to_pcm16(samples: np.ndarray) -> bytes:
     """Convert float samples in [-1, 1] to signed 16-bit little-endian PCM."""
     clipped = np.clip(samples, -1.0, 1.0)
     return (clipped * 32767.0).round().astype("<i2").tobytes()
+
+
+def wav_bytes(pcm16: bytes, sample_rate: int) -> bytes:
+    """A complete mono 16-bit WAV file holding `pcm16`."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm16)
+    return buffer.getvalue()

@@ -1,0 +1,106 @@
+"""Real servers for end-to-end tests: Daphne (and workers) as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Deployment:
+    port: int
+    env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *arguments: str) -> None:
+        """Run a management command as another process of the deployment would."""
+        command = [sys.executable, "manage.py", *arguments]
+        subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True)
+
+    def speak(self, text: str, **fields: object) -> list[dict]:
+        """Send one request over a real WebSocket; return its messages up to the last."""
+
+        async def exchange() -> list[dict]:
+            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/tts/") as ws:
+                messages: list[dict] = []
+                await ws.send(json.dumps({"text": text, "voice_id": "joe", **fields}))
+                while not messages or messages[-1]["status"] == "chunk":
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+                return messages
+
+        return asyncio.run(exchange())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited early"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def deployment(data_dir: Path, workers: int = 0, **settings: str) -> Iterator[Deployment]:
+    """Migrate a fresh database in `data_dir`, start Daphne and `workers` runworker processes."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
+        "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
+        "DATA_DIR": str(data_dir),
+        **settings,
+    }
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = free_port()
+
+    def start(*command: str, log: str) -> subprocess.Popen:
+        with open(data_dir / log, "wb") as output:
+            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+
+    daphne = start(
+        python,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "ttsproject.asgi:application",
+        log="daphne.log",
+    )
+    processes = [daphne] + [
+        start(python, "manage.py", "runworker", "tts-synthesize", log=f"worker{n}.log")
+        for n in range(workers)
+    ]
+    try:
+        wait_for_port(port, daphne)
+        yield Deployment(port, env)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)

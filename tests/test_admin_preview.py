@@ -1,0 +1,94 @@
+"""The admin's Preview player, in a real headless Chromium against a real Daphne."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from .servers import Deployment, deployment
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "preview-test-password"
+# What the machine's closed network and a root user need (see .ci/run).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is not installed, and CI needs it (.ci/run installs it)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with deployment(
+        tmp_path_factory.mktemp("preview"), DJANGO_SUPERUSER_PASSWORD=PASSWORD
+    ) as running:
+        running.manage(
+            "createsuperuser", "--noinput", "--username", "op", "--email", "op@example.com"
+        )
+        yield running
+
+
+@pytest.fixture
+def page(server: Deployment, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{server.url}/admin/login/?next=/admin/voices/voice/")
+        page.fill("#id_username", "op")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.click("text=joe")
+        page.wait_for_selector("#preview-button")
+        yield page
+        page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+        browser.close()
+
+
+def test_preview_plays_the_sample_in_the_page(page):
+    page.fill("#preview-text", "Hello there, this is a preview.")
+    page.click("#preview-button")
+    status = page.locator("#preview-status")
+    status.wait_for(state="visible")
+    page.wait_for_function(
+        "/^Play(ing|ed) \\d/.test(document.getElementById('preview-status').textContent)",
+        timeout=30_000,
+    )
+    duration = page.evaluate("document.getElementById('preview-audio').duration")
+    assert 1.0 < duration < 5.0
+    # The audio element really plays: its clock moves.
+    page.wait_for_function("document.getElementById('preview-audio').currentTime > 0.2")
+
+
+def test_preview_uses_the_unsaved_settings_and_reports_bad_ones(page):
+    page.fill("#id_default_speed", "0.5")
+    page.click("#preview-button")
+    page.wait_for_function("/^Play/.test(document.getElementById('preview-status').textContent)")
+    slow = page.evaluate("document.getElementById('preview-audio').duration")
+    page.fill("#id_default_speed", "2.0")
+    page.click("#preview-button")
+    page.wait_for_function(
+        "document.getElementById('preview-audio').duration < %f" % (slow * 0.7), timeout=30_000
+    )
+
+    page.fill("#id_default_speed", "5")
+    page.click("#preview-button")
+    page.wait_for_function(
+        "/highlighted/.test(document.getElementById('preview-status').textContent)"
+    )
+    message = page.inner_text("#preview-status")
+    assert re.search(r"default_speed: Ensure this value is less than or equal to 2\.0", message)
