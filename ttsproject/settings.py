@@ -134,6 +134,8 @@ def database_from_url(url: str) -> dict[str, object]:
 
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+# Voices uploaded in the admin are stored here, one folder each.
+VOICES_DIR = Path(env_str("VOICES_DIR", str(DATA_DIR / "voices")))
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": database_from_url(DATABASE_URL)}

@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 
-from .forms import SAMPLE_SENTENCE
+from .forms import SAMPLE_SENTENCE, VoiceUploadForm
 from .models import Voice, VoiceModel
 
 
@@ -38,8 +40,29 @@ class VoiceModelAdmin(admin.ModelAdmin):
     ]
     inlines = [VoiceInline]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # models come from `manage.py import_voices`
+    def add_view(
+        self,
+        request: HttpRequest,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        """Adding a model means uploading its two files; `import_voices` does the same in bulk."""
+        form = VoiceUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            model = form.imported
+            voice_ids = ", ".join(model.voices.values_list("voice_id", flat=True))
+            self.message_user(
+                request, f"Imported {model.name}: voice {voice_ids}.", messages.SUCCESS
+            )
+            return redirect("admin:voices_voicemodel_change", model.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload a Piper voice",
+            "form": form,
+            "opts": self.opts,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/voices/voicemodel/upload.html", context)
 
 
 @admin.register(Voice)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -199,3 +202,41 @@ def find_package_voices() -> list[tuple[str, VoiceFiles]]:
             if model.is_file() and config.is_file():
                 found.append((distribution.metadata["Name"], VoiceFiles(model, config)))
     return found
+
+
+def import_uploaded_voice(
+    model_upload: IO[bytes], config_upload: IO[bytes], name: str
+) -> VoiceModel:
+    """Store an uploaded voice in VOICES_DIR/<name>/ and register it, or leave nothing behind."""
+    if VoiceModel.objects.filter(name=name).exists():
+        raise VoiceImportError(f"{name}: a voice model with this name exists already")
+    voices_dir = Path(settings.VOICES_DIR)
+    voices_dir.mkdir(parents=True, exist_ok=True)
+    final = voices_dir / name
+    if final.exists():
+        raise VoiceImportError(f"{final}: the folder exists already")
+    # Written and checked beside the final folder, then renamed into place, so a failed or
+    # interrupted upload never leaves a half-written voice where imports look.
+    staging = Path(tempfile.mkdtemp(dir=voices_dir, prefix=".upload-"))
+    try:
+        for upload, suffix in ((model_upload, MODEL_SUFFIX), (config_upload, CONFIG_SUFFIX)):
+            with open(staging / (name + suffix), "wb") as out:
+                shutil.copyfileobj(upload, out)
+        try:
+            read_voice_files(
+                VoiceFiles(staging / (name + MODEL_SUFFIX), staging / (name + CONFIG_SUFFIX))
+            )
+        except VoiceImportError as error:
+            # Name the files as the operator knows them, not by the staging folder.
+            raise VoiceImportError(str(error).replace(f"{staging}/", "")) from None
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = VoiceFiles(final / (name + MODEL_SUFFIX), final / (name + CONFIG_SUFFIX))
+    try:
+        # Checked above; the import only has to write the rows.
+        return import_voice(files, VoiceModel.SOURCE_UPLOAD, "admin upload", load_model=False)
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)
+        raise
