@@ -159,3 +159,19 @@ def test_preview_names_bad_settings_and_needs_staff(client):
     fields = response.json()["fields"]
     assert "less than or equal to 3.0" in fields["volume"]
     assert "has speakers 0 to 0" in fields["speaker"]
+
+
+async def test_a_voice_deleted_in_the_admin_answers_voice_not_found(connect):
+    model = await VoiceModel.objects.aget(name="en_US-joe-medium")
+    temp = await Voice.objects.acreate(
+        voice_id="joe-temp", name="Temp", language="en-US", model=model
+    )
+    socket = await connect()
+    assert await spoken_samples(socket, "joe-temp") > 0  # now cached
+    client = await sync_to_async(staff_client)()
+    response = await sync_to_async(client.post)(
+        f"/admin/voices/voice/{temp.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    await socket.send_json_to({"text": TEXT, "voice_id": "joe-temp"})
+    assert (await socket.receive_json_from(timeout=10))["code"] == "voice_not_found"
