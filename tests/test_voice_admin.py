@@ -7,23 +7,12 @@ import wave
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import User
-from django.test import Client
 
 from voices.models import Voice, VoiceModel
 
-from .conftest import pcm_of, receive_until_end
+from .conftest import pcm_of, receive_until_end, staff_client
 
 TEXT = "The quick brown fox jumps over the lazy dog."
-
-
-def staff_client() -> Client:
-    user, _ = User.objects.get_or_create(
-        username="operator", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def voice_form(**changes: object) -> dict[str, object]:

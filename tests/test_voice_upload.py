@@ -7,8 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from voices.models import Voice, VoiceModel
 
-from .test_import_voices import BUNDLED_CONFIG, BUNDLED_MODEL
-from .test_voice_admin import staff_client
+from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL, staff_client
 
 UPLOAD = "/admin/voices/voicemodel/add/"
 
