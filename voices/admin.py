@@ -122,4 +122,5 @@ class VoiceAdmin(admin.ModelAdmin):
             voice.enabled = enabled
             voice.save(update_fields=["enabled", "updated"])
         state = "enabled" if enabled else "disabled"
-        self.message_user(request, f"{len(voices)} voices {state}.", messages.SUCCESS)
+        noun = "voice" if len(voices) == 1 else "voices"
+        self.message_user(request, f"{len(voices)} {noun} {state}.", messages.SUCCESS)
