@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from .browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from .servers import Deployment, deployment
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "preview-test-password"
-# What the machine's closed network and a root user need (see .ci/run).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is not installed, and CI needs it (.ci/run installs it)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    require_chromium()
     with deployment(
         tmp_path_factory.mktemp("preview"), DJANGO_SUPERUSER_PASSWORD=PASSWORD
     ) as running:

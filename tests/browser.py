@@ -1,0 +1,30 @@
+"""Headless Chromium for the page tests: Debian's build, driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Root needs --no-sandbox; the closed network needs the rest (no update or sync checks).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def require_chromium() -> None:
+    """Skip without Chromium on a laptop; in CI (CI=true), where .ci/run installs it, fail."""
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is not installed, and CI needs it (.ci/run installs it)")
+    pytest.skip("Chromium is not installed (apt-get install chromium)")

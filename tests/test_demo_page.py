@@ -1,0 +1,115 @@
+"""The demo page at /, in a real headless Chromium against a real Daphne."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from .servers import Deployment, deployment
+
+LONG_TEXT = (
+    "This is a long passage that keeps speaking for quite a while, sentence after sentence. " * 8
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    require_chromium()
+    # An operator's lower bound of 2 s lets an idle close happen within a test.
+    with deployment(tmp_path_factory.mktemp("demo"), TTS_TIMEOUT_MIN="2") as running:
+        yield running
+
+
+@pytest.fixture
+def page(server: Deployment, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{server.url}/")
+        page.wait_for_function("document.getElementById('voice').value === 'joe'")
+        yield page
+        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+        browser.close()
+
+
+def demo(page, expression: str):
+    return page.evaluate(f"window.ttsDemo.{expression}")
+
+
+def test_it_plays_the_chunks_back_to_back_as_they_arrive(page):
+    page.fill("#text", "Hello there, thanks for stopping by. The weather is lovely today.")
+    page.select_option("#sample-rate", "16000")
+    page.click("#speak")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+
+    schedule = demo(page, "schedule")
+    assert len(schedule) >= 3
+    assert [chunk["sequence"] for chunk in schedule] == list(range(len(schedule)))
+    for previous, chunk in zip(schedule, schedule[1:], strict=False):
+        assert chunk["start"] == pytest.approx(previous["end"], abs=1e-6)  # no gap, no overlap
+    assert 3.0 < schedule[-1]["end"] - schedule[0]["start"] < 8.0
+    assert page.inner_text("#chunks") == str(len(schedule))
+    assert page.inner_text("#ttfa").endswith(" ms")
+    assert float(page.inner_text("#rtf")) < 1
+    assert demo(page, "errors") == []
+    assert "closes in" in page.inner_text("#connection")
+
+
+def test_stop_cancels_the_request_and_silences_it(page):
+    page.fill("#text", LONG_TEXT)
+    page.click("#speak")
+    page.wait_for_function("window.ttsDemo.playing > 0", timeout=30_000)
+    page.click("#stop")
+    page.wait_for_function("window.ttsDemo.playing === 0", timeout=1_000)
+    page.wait_for_function("window.ttsDemo.log.some(m => m.status === 'cancelled')", timeout=10_000)
+    scheduled = len(demo(page, "schedule"))
+    page.wait_for_timeout(1_500)
+    assert len(demo(page, "schedule")) == scheduled  # nothing more is played
+    assert page.is_enabled("#speak") and not page.is_enabled("#stop")
+
+
+def test_a_voice_removed_meanwhile_is_reported_next_to_the_voice_picker(server, page):
+    server.manage(
+        "shell",
+        "-c",
+        "from voices.models import *; "
+        "Voice.objects.create(voice_id='brief', name='Brief', language='en-US', "
+        "model=VoiceModel.objects.get())",
+    )
+    page.reload()
+    page.wait_for_function("[...document.getElementById('voice').options].length === 2")
+    page.select_option("#voice", "brief")
+    server.manage(
+        "shell",
+        "-c",
+        "from voices.models import Voice; Voice.objects.get(voice_id='brief').delete()",
+    )
+    page.click("#speak")
+    page.wait_for_function("document.getElementById('voice-error').textContent !== ''")
+    assert "no longer available" in page.inner_text("#voice-error")
+    assert page.get_attribute("#voice", "aria-invalid") == "true"
+    page.wait_for_function("[...document.getElementById('voice').options].length === 1")
+
+
+def test_a_bad_timeout_is_reported_next_to_its_control(page):
+    page.fill("#timeout", "90")
+    page.click("#speak")
+    page.wait_for_function("document.getElementById('timeout-error').textContent !== ''")
+    # The operator's bounds, as the server states them (this server allows 2 to 60).
+    assert "from 2 to 60, not '90'" in page.inner_text("#timeout-error")
+    assert page.get_attribute("#timeout", "min") == "2"
+
+
+def test_an_idle_close_is_explained_and_reconnect_works(page):
+    page.fill("#timeout", "2")
+    page.fill("#text", "Hi.")
+    page.click("#speak")
+    page.wait_for_selector("#reconnect:not([hidden])", timeout=15_000)
+    assert "Closed after 2 seconds without activity" in page.inner_text("#connection")
+    assert demo(page, "closes") == [4408]
+    page.click("#reconnect")
+    page.wait_for_function("/closes in/.test(document.getElementById('connection').textContent)")
