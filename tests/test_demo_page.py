@@ -57,6 +57,23 @@ def test_it_plays_the_chunks_back_to_back_as_they_arrive(page):
     assert float(page.inner_text("#rtf")) < 1
     assert demo(page, "errors") == []
     assert "closes in" in page.inner_text("#connection")
+    # The utterance can be downloaded: a WAV header, then every sample received.
+    wav = page.evaluate(
+        """async () => {
+            const bytes = new Uint8Array(await (await fetch(download.href)).arrayBuffer());
+            return {riff: String.fromCharCode(...bytes.slice(0, 4)), length: bytes.length};
+        }"""
+    )
+    seconds = schedule[-1]["end"] - schedule[0]["start"]
+    assert wav["riff"] == "RIFF"
+    assert wav["length"] == pytest.approx(44 + seconds * 16000 * 2, abs=4)
+
+
+def test_ctrl_enter_in_the_text_speaks(page):
+    page.fill("#text", "Quick.")
+    page.press("#text", "Control+Enter")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    assert demo(page, "received") >= 1
 
 
 def test_stop_cancels_the_request_and_silences_it(page):

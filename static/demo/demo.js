@@ -302,6 +302,11 @@
   }
 
   form.addEventListener("submit", speak);
+  inputs.text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      form.requestSubmit();  // Ctrl+Enter speaks, Enter still starts a new line
+    }
+  });
   stopButton.addEventListener("click", () => stop());
   $("reconnect").addEventListener("click", () => {
     $("reconnect").hidden = true;
