@@ -18,6 +18,7 @@ from voices.lookup import aget_voice_settings
 from . import protocol
 from .chunking import split_into_chunks
 from .embedded import ensure_embedded_workers
+from .engine import encode, streaming_wav_header
 from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
 from .protocol import Cancel, ClientError, SynthesisRequest
 from .streams import RequestStream
@@ -149,10 +150,14 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if stream is None:
             return
         for audio in stream.add_part(event["index"], event["part"], event["last"], event["audio"]):
+            payload = encode(audio, stream.output_format)
+            if stream.sequence == 0 and stream.output_format == "wav":
+                # The first chunk opens the file: the chunks joined make one WAV stream.
+                payload = streaming_wav_header(stream.sample_rate) + payload
             await self.send_json(
                 protocol.chunk_message(
                     stream.request_id,
-                    base64.b64encode(audio).decode("ascii"),
+                    base64.b64encode(payload).decode("ascii"),
                     stream.sequence,
                     stream.sample_rate,
                     stream.output_format,

@@ -52,8 +52,6 @@ ClientMessage = SynthesisRequest | Cancel | KeepAlive
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OUTPUT_FORMATS = ("pcm", "wav", "ulaw", "alaw")
-# Output formats this version can produce; the rest of OUTPUT_FORMATS are refused by name.
-SUPPORTED_OUTPUT_FORMATS = ("pcm",)
 DEFAULT_SAMPLE_RATE = 24000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 # Smallest.ai clients send these; they mean nothing here, so they are accepted and ignored.
@@ -185,11 +183,6 @@ def _parse_synthesis(
     if output_format not in OUTPUT_FORMATS:
         raise ClientError(
             "invalid_request", f"output_format must be one of {', '.join(OUTPUT_FORMATS)}."
-        )
-    if output_format not in SUPPORTED_OUTPUT_FORMATS:
-        raise ClientError(
-            "invalid_request",
-            f"output_format {output_format!r} is not available yet; use 'pcm'.",
         )
 
     continue_stream = _flag(data, "continue")

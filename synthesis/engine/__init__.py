@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .audio import SAMPLE_RATES, float_to_pcm16, resample, wav_bytes
+from .audio import (
+    SAMPLE_RATES,
+    encode,
+    float_to_pcm16,
+    resample,
+    streaming_wav_header,
+    wav_bytes,
+)
 from .base import Engine, SynthesisOptions
 from .piper import PiperEngine, load_piper_engine
 
@@ -11,8 +18,10 @@ __all__ = [
     "Engine",
     "PiperEngine",
     "SynthesisOptions",
+    "encode",
     "float_to_pcm16",
     "load_piper_engine",
     "resample",
+    "streaming_wav_header",
     "wav_bytes",
 ]
