@@ -204,3 +204,24 @@ async def test_synthesis_does_not_hold_up_other_sockets_database_lookups(connect
     assert time.monotonic() - started < 1.0
     still_speaking = await busy.receive_json_from(timeout=30)
     assert still_speaking["status"] == "chunk"
+
+
+async def test_four_requests_at_once_on_one_socket_each_arrive_whole_and_in_order(connect):
+    socket = await connect()
+    texts = {
+        f"r{n}": f"Request {n} speaks its own sentence. Then a second one, to make it longer."
+        for n in range(4)
+    }
+    for request_id, text in texts.items():
+        await socket.send_json_to({"text": text, "voice_id": "joe", "request_id": request_id})
+    messages: dict[str, list[dict]] = {request_id: [] for request_id in texts}
+    finished = 0
+    while finished < len(texts):
+        message = await socket.receive_json_from(timeout=60)
+        messages[message["request_id"]].append(message)
+        finished += message["status"] != "chunk"
+    for received in messages.values():
+        chunks, last = received[:-1], received[-1]
+        assert last["status"] == "complete", last
+        assert [c["data"]["sequence"] for c in chunks] == list(range(len(chunks)))
+        assert 3 < len(pcm_of(received)) / 24000 < 8
