@@ -16,7 +16,6 @@ from django.conf import settings
 from voices.lookup import aget_voice_settings
 
 from . import protocol
-from .chunking import split_into_chunks
 from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header
 from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
@@ -60,8 +59,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         for stream in self.streams.values():
-            if stream.deadline is not None:
-                stream.deadline.cancel()
+            for timer in (stream.deadline, stream.flush_timer):
+                if timer is not None:
+                    timer.cancel()
         self.streams = {}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -72,7 +72,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 raise ClientError("invalid_json", "Binary frames are not accepted; send JSON text.")
             message = protocol.parse_message(text_data, settings.TTS_MAX_TEXT_CHARS)
             if isinstance(message, SynthesisRequest):
-                await self.start_request(message)
+                await self.take_text(message)
             elif isinstance(message, Cancel):
                 await self.cancel_request(message.request_id)
         except ClientError as error:
@@ -81,12 +81,35 @@ class TTSConsumer(AsyncWebsocketConsumer):
             await self.send_error(error)
         self.restart_idle_clock()
 
+    async def take_text(self, request: SynthesisRequest) -> None:
+        """Text for a stream that is open, or the start of a new request."""
+        stream = self.open_stream_for(request)
+        if stream is not None:
+            await self.add_text(stream, request)
+        elif not request.blank or request.flush:
+            await self.start_request(request)
+        # else: whitespace alone only keeps the connection open
+
+    def open_stream_for(self, request: SynthesisRequest) -> RequestStream | None:
+        """The open text stream a message continues: the one it names, or the only one."""
+        if request.named:
+            stream = self.streams.get(request.request_id)
+            return stream if stream is not None and stream.open else None
+        open_streams = [stream for stream in self.streams.values() if stream.open]
+        if len(open_streams) > 1:
+            raise ClientError(
+                "invalid_request", "Several text streams are open; name one with request_id."
+            )
+        return open_streams[0] if open_streams else None
+
     async def start_request(self, request: SynthesisRequest) -> None:
         """Check a synthesis request against this socket and its voice, then start dispatching."""
         if request.request_id in self.streams:
             raise ClientError(
                 "invalid_request", f"Request {request.request_id!r} is still in progress."
             )
+        if request.voice_id is None:
+            raise ClientError("invalid_request", "voice_id is required.")
         if len(self.streams) >= settings.TTS_MAX_REQUESTS_PER_CONNECTION:
             raise ClientError(
                 "too_many_requests",
@@ -105,18 +128,56 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"language {request.language!r} does not match voice {voice.voice_id!r} "
                 f"({voice.language}).",
             )
-        chunks = split_into_chunks(
-            request.text, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS
-        )
         stream = RequestStream(
             request_id=request.request_id,
-            chunks=chunks,
+            chunks=[],
             window=settings.TTS_CHUNKS_IN_FLIGHT,
             sample_rate=request.sample_rate,
             output_format=request.output_format,
         )
         stream.job = synthesize_job(stream.token, request, voice, reply_channel=self.channel_name)
         self.streams[request.request_id] = stream
+        await self.add_text(stream, request)
+
+    async def add_text(self, stream: RequestStream, request: SynthesisRequest) -> None:
+        """Chunk what of the request's text is ready to speak, and dispatch it."""
+        if len(stream.buffer) + len(request.text) > settings.TTS_MAX_BUFFER_CHARS:
+            await self.end_request(
+                stream,
+                protocol.error_message(
+                    "text_too_long",
+                    f"More than {settings.TTS_MAX_BUFFER_CHARS} characters are waiting for a "
+                    "sentence to end; send flush: true to speak them.",
+                    stream.request_id,
+                ),
+            )
+            return
+        stream.add_text(
+            request.text,
+            speak_all=request.flush or not request.continue_stream,
+            max_chars=settings.TTS_CHUNK_MAX_CHARS,
+            first_chunk_max_chars=settings.TTS_FIRST_CHUNK_MAX_CHARS,
+        )
+        stream.open = request.continue_stream
+        if request.max_buffer_flush_ms is not None:
+            stream.flush_after = request.max_buffer_flush_ms / 1000
+        self.restart_flush_timer(stream)
+        await self.dispatch_chunks(stream)
+
+    def restart_flush_timer(self, stream: RequestStream) -> None:
+        """Speak an unfinished sentence after `max_buffer_flush_ms` without new text."""
+        if stream.flush_timer is not None:
+            stream.flush_timer.cancel()
+            stream.flush_timer = None
+        if stream.open and stream.buffer and stream.flush_after:
+            stream.flush_timer = asyncio.get_running_loop().call_later(
+                stream.flush_after, lambda: asyncio.ensure_future(self.flush_buffer(stream))
+            )
+
+    async def flush_buffer(self, stream: RequestStream) -> None:
+        if self.streams.get(stream.request_id) is not stream:
+            return
+        stream.add_text("", True, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS)
         await self.dispatch_chunks(stream)
 
     async def dispatch_chunks(self, stream: RequestStream) -> None:
@@ -142,7 +203,11 @@ class TTSConsumer(AsyncWebsocketConsumer):
                     ),
                 )
                 return
-        self.restart_deadline(stream)
+        if stream.owes_audio:
+            self.restart_deadline(stream)
+        elif stream.deadline is not None:
+            stream.deadline.cancel()  # an open stream waiting for text has no deadline
+        self.restart_idle_clock()
 
     async def tts_audio(self, event: AudioPart) -> None:
         """Called with a part of a chunk's audio from a worker: send what is now in order."""
@@ -196,8 +261,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def end_request(self, stream: RequestStream, message: dict[str, Any]) -> None:
         """Send the request's last message and forget it."""
         self.streams.pop(stream.request_id, None)
-        if stream.deadline is not None:
-            stream.deadline.cancel()
+        for timer in (stream.deadline, stream.flush_timer):
+            if timer is not None:
+                timer.cancel()
         await self.send_json(message)
         self.restart_idle_clock()
         first_audio = stream.first_audio_after
@@ -220,11 +286,14 @@ class TTSConsumer(AsyncWebsocketConsumer):
     # Clocks. Both are plain loop timers, re-armed when something happens.
 
     def restart_idle_clock(self) -> None:
-        """Idle means: the client sends nothing and no request owes it audio."""
+        """Idle means: the client sends nothing and no request owes it audio.
+
+        An open text stream whose text has all been spoken owes nothing: it waits for the client.
+        """
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
-        if not self.streams:
+        if not any(stream.owes_audio for stream in self.streams.values()):
             loop = asyncio.get_running_loop()
             self.idle_timer = loop.call_later(self.timeout, self.on_idle)
 

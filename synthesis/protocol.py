@@ -29,13 +29,20 @@ class ClientError(Exception):
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
-    voice_id: str
+    voice_id: str | None  # required when the message starts a request
     request_id: str
+    named: bool  # whether the client chose request_id (or the server numbered it)
     speed: float | None
     sample_rate: int
     output_format: str
+    continue_stream: bool
     flush: bool
+    max_buffer_flush_ms: float | None
     language: str | None
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip()
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,6 @@ IGNORED_FIELDS = frozenset(
         "consistency",
         "similarity",
         "enhancement",
-        "max_buffer_flush_ms",
         "complete_backoff_ms",
         "pronunciation_dicts",
     }
@@ -76,6 +82,7 @@ SYNTHESIS_FIELDS = frozenset(
         "output_format",
         "continue",
         "flush",
+        "max_buffer_flush_ms",
         "word_timestamps",
         "language",
     }
@@ -112,9 +119,10 @@ def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
     if "type" in data:
         return _parse_control(data, request_id)
     # Errors about a synthesis message name its request, even one the server numbers itself.
+    named = request_id is not None
     request_id = request_id or uuid.uuid4().hex
     try:
-        return _parse_synthesis(data, request_id, max_text_chars)
+        return _parse_synthesis(data, request_id, named, max_text_chars)
     except ClientError as error:
         error.request_id = request_id
         raise
@@ -148,8 +156,8 @@ def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessag
 
 
 def _parse_synthesis(
-    data: dict[str, Any], request_id: str, max_text_chars: int
-) -> SynthesisRequest | KeepAlive:
+    data: dict[str, Any], request_id: str, named: bool, max_text_chars: int
+) -> SynthesisRequest:
     unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
     if unknown:
         raise ClientError("invalid_request", f"Unknown field {unknown[0]!r}.")
@@ -185,30 +193,30 @@ def _parse_synthesis(
             "invalid_request", f"output_format must be one of {', '.join(OUTPUT_FORMATS)}."
         )
 
-    continue_stream = _flag(data, "continue")
-    flush = _flag(data, "flush")
-    word_timestamps = _flag(data, "word_timestamps")
-    language = _optional(data, "language", str, "a string")
-    if not text.strip() and not flush:
-        return KeepAlive()  # whitespace alone only keeps the connection open
-    if not voice_id:
-        raise ClientError("invalid_request", "voice_id is required.")
-    if continue_stream:
-        raise ClientError(
-            "invalid_request", "Text streaming (continue: true) is not available yet."
-        )
-    if word_timestamps:
+    flush_after = data.get("max_buffer_flush_ms")
+    if flush_after is not None:
+        if isinstance(flush_after, bool) or not isinstance(flush_after, int | float):
+            raise ClientError("invalid_request", "max_buffer_flush_ms must be a number.")
+        if not 0 <= flush_after <= 60_000:
+            raise ClientError(
+                "invalid_request", "max_buffer_flush_ms must be from 0 (off) to 60000."
+            )
+
+    if _flag(data, "word_timestamps"):
         raise ClientError("invalid_request", "word_timestamps is not available yet.")
 
     return SynthesisRequest(
         text=text,
-        voice_id=voice_id,
+        voice_id=voice_id or None,
         request_id=request_id,
+        named=named,
         speed=speed,
         sample_rate=int(sample_rate),
         output_format=output_format,
-        flush=flush,
-        language=language,
+        continue_stream=_flag(data, "continue"),
+        flush=_flag(data, "flush"),
+        max_buffer_flush_ms=float(flush_after) if flush_after else None,
+        language=_optional(data, "language", str, "a string"),
     )
 
 

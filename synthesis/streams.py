@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .chunking import split_into_chunks, split_into_sentences
+
 if TYPE_CHECKING:
     from .messages import SynthesizeJob
 
@@ -29,6 +31,13 @@ class RequestStream:
     job: SynthesizeJob | None = None
     # The loop timer that fails the request if it makes no progress (owned by the consumer).
     deadline: asyncio.TimerHandle | None = None
+    # A text stream (`continue: true`) stays open for more text until a message ends it.
+    open: bool = False
+    # Text received but not chunked yet: the sentence still being written.
+    buffer: str = ""
+    # Seconds without new text after which the buffer is spoken anyway (max_buffer_flush_ms).
+    flush_after: float | None = None
+    flush_timer: asyncio.TimerHandle | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.monotonic)
     first_audio_after: float | None = None  # seconds from start to the first chunk sent
@@ -41,7 +50,31 @@ class RequestStream:
 
     @property
     def done(self) -> bool:
-        return self.next_deliver >= len(self.chunks)
+        return not self.open and not self.buffer and not self.owes_audio
+
+    @property
+    def owes_audio(self) -> bool:
+        """Whether chunks are waiting for synthesis or delivery (not for the client)."""
+        return self.next_deliver < len(self.chunks)
+
+    def add_text(
+        self, text: str, speak_all: bool, max_chars: int, first_chunk_max_chars: int
+    ) -> None:
+        """Buffer `text`, and make chunks of what is ready: every complete sentence, or all.
+
+        Appending text can change only the last sentence, so all the others are complete.
+        """
+        self.buffer += text
+        sentences = split_into_sentences(self.buffer)
+        if speak_all or not sentences:
+            ready, self.buffer = self.buffer, ""
+        else:
+            start = len(self.buffer.rstrip()) - len(sentences[-1])
+            ready, self.buffer = self.buffer[:start], self.buffer[start:]
+        if not self.buffer.strip():
+            self.buffer = ""
+        first_limit = max_chars if self.chunks else first_chunk_max_chars
+        self.chunks.extend(split_into_chunks(ready, max_chars, first_limit))
 
     @property
     def audio_seconds(self) -> float:

@@ -223,6 +223,8 @@ TTS_TIMEOUT_MAX = env_int("TTS_TIMEOUT_MAX", 60, 1)
 if not TTS_TIMEOUT_MIN <= TTS_TIMEOUT_DEFAULT <= TTS_TIMEOUT_MAX:
     raise ImproperlyConfigured("TTS_TIMEOUT_DEFAULT must lie between TTS_TIMEOUT_MIN and _MAX")
 TTS_MAX_TEXT_CHARS = env_int("TTS_MAX_TEXT_CHARS", 5000, 1)
+# Text of an open stream waiting for its sentence to end (`continue: true`).
+TTS_MAX_BUFFER_CHARS = env_int("TTS_MAX_BUFFER_CHARS", 5000, 1)
 TTS_MAX_REQUESTS_PER_CONNECTION = env_int("TTS_MAX_REQUESTS_PER_CONNECTION", 4, 1)
 # Chunks of one request being synthesized at once: enough to keep audio ahead of playback,
 # few enough that one long text cannot starve other sockets.
