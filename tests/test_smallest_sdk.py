@@ -1,0 +1,46 @@
+"""Smallest.ai's own Python SDK (`smallestai`'s WavesStreamingTTS) against this server.
+
+Only the URL changes: the SDK sends its usual fields (model, language, speed,
+max_buffer_flush_ms, an Authorization header) and reads chunk and complete messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+
+import pytest
+from smallestai.waves import TTSConfig, WavesStreamingTTS
+
+from .servers import Deployment, deployment
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    with deployment(tmp_path_factory.mktemp("smallest")) as running:
+        yield running
+
+
+def client(server: Deployment) -> WavesStreamingTTS:
+    tts = WavesStreamingTTS(TTSConfig(voice_id="joe", api_key="unused", sample_rate=16000))
+    tts.ws_url = f"ws://127.0.0.1:{server.port}/waves/v1/tts/live"
+    return tts
+
+
+def test_the_sdk_synthesizes_a_text(server):
+    chunks = list(client(server).synthesize("Hello from the Smallest SDK, talking to our server."))
+    seconds = sum(len(chunk) for chunk in chunks) / 2 / 16000
+    assert len(chunks) >= 2
+    assert 2.0 < seconds < 6.0
+
+
+def test_the_sdk_streams_text_as_it_is_written(server):
+    words = "This reply is written one word at a time, as a language model would. Then it ends."
+
+    def writer() -> Generator[str, None, None]:
+        for word in words.split(" "):
+            yield word + " "
+
+    chunks = list(client(server).synthesize_streaming(writer()))
+    seconds = sum(len(chunk) for chunk in chunks) / 2 / 16000
+    assert len(chunks) >= 2
+    assert 3.0 < seconds < 9.0
