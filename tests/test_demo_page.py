@@ -130,3 +130,19 @@ def test_an_idle_close_is_explained_and_reconnect_works(page):
     assert demo(page, "closes") == [4408]
     page.click("#reconnect")
     page.wait_for_function("/closes in/.test(document.getElementById('connection').textContent)")
+
+
+def test_speak_as_i_type_is_heard_before_the_reply_ends(page):
+    page.check("#live")
+    page.fill("#text", "")
+    page.type("#text", "Hello there, thanks for calling. I can help with ", delay=40)
+    # The first sentence was finished while typing: it is already being heard.
+    page.wait_for_function("window.ttsDemo.received > 0", timeout=15_000)
+    assert not page.evaluate("window.ttsDemo.log.some(m => m.status === 'complete')")
+    page.type("#text", "that today", delay=40)
+    page.press("#text", "Enter")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    assert page.input_value("#text") == ""
+    requests = {m["request_id"] for m in demo(page, "log")}
+    assert len(requests) == 1  # one streamed request, not one per word
+    assert demo(page, "errors") == []

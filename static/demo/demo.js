@@ -242,6 +242,11 @@
       inputs.text.focus();
       return;
     }
+    await begin(inputs.text.value);
+  }
+
+  // Start a new request with `text`; `more` adds the streaming flags of the live mode.
+  async function begin(text, more = {}) {
     audio = audio || new AudioContext();
     await audio.resume();
     stop(false);
@@ -252,24 +257,69 @@
       open = await connect();
     } catch (error) {
       finish();
-      return;
+      return false;
     }
     request = {
       id: crypto.randomUUID().replaceAll("-", ""), sentAt: performance.now(), firstAt: null,
       chunks: 0, samples: 0, rate: Number(inputs.sample_rate.value), pcm: [], sources: [],
-      nextStart: 0, done: false,
+      nextStart: 0, done: false, live: Boolean(more.continue),
     };
     figures(request.sentAt);
     download.hidden = true;
     open.send(JSON.stringify({
-      text: inputs.text.value,
+      text,
       voice_id: inputs.voice.value,
       request_id: request.id,
       speed: Number(inputs.speed.value),
       sample_rate: Number(inputs.sample_rate.value),
+      ...more,
     }));
     idleSince = performance.now();
     stopButton.disabled = false;
+    return true;
+  }
+
+  // "Speak as I type": each finished word goes to the server as more text of one open
+  // request (continue: true), the way a language model's reply arrives; Enter ends it.
+  const live = {sent: "", starting: null};
+
+  function liveOpen() {
+    return request && request.live && !request.done && socket && socket.readyState === WebSocket.OPEN;
+  }
+
+  async function typed() {
+    if (!$("live").checked || live.starting) {
+      return;
+    }
+    const value = inputs.text.value;
+    if (liveOpen() && !value.startsWith(live.sent)) {
+      stop();  // earlier text was edited: start over with what is there now
+      live.sent = "";
+    }
+    const more = value.slice(live.sent.length);
+    if (!more.trim() || !/[\s.,!?;:]$/.test(more)) {
+      return;  // wait for the word to end
+    }
+    live.sent = value;
+    if (liveOpen()) {
+      socket.send(JSON.stringify({text: more, request_id: request.id, continue: true}));
+      idleSince = performance.now();
+    } else {
+      clearErrors();
+      live.starting = begin(value, {continue: true});
+      await live.starting;
+      live.starting = null;
+    }
+  }
+
+  function endLive() {
+    if (liveOpen()) {
+      const rest = inputs.text.value.slice(live.sent.length);
+      socket.send(JSON.stringify({text: rest, request_id: request.id, flush: true, continue: false}));
+      idleSince = performance.now();
+    }
+    live.sent = "";
+    inputs.text.value = "";
   }
 
   // Silence at once; tell the server to stop too, if the request is still going.
@@ -303,9 +353,17 @@
 
   form.addEventListener("submit", speak);
   inputs.text.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    if (event.key === "Enter" && $("live").checked && !event.shiftKey) {
+      event.preventDefault();
+      endLive();  // in the live mode Enter ends the reply, like sending a chat message
+    } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       form.requestSubmit();  // Ctrl+Enter speaks, Enter still starts a new line
     }
+  });
+  inputs.text.addEventListener("input", typed);
+  $("live").addEventListener("change", () => {
+    live.sent = "";
+    $("live-hint").hidden = !$("live").checked;
   });
   stopButton.addEventListener("click", () => stop());
   $("reconnect").addEventListener("click", () => {
