@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +32,19 @@ def require_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail("Chromium is not installed, and CI needs it (.ci/run installs it)")
     pytest.skip("Chromium is not installed (apt-get install chromium)")
+
+
+@contextlib.contextmanager
+def browser_page(url: str, screenshot: Path) -> Iterator[Any]:
+    """A fresh headless Chromium page at `url`; a screenshot of the end state is kept."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        try:
+            yield page
+        finally:
+            page.screenshot(path=str(screenshot), full_page=True)
+            browser.close()

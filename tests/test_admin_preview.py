@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from .browser import browser_page, require_chromium
 from .servers import Deployment, deployment
 
 PASSWORD = "preview-test-password"
@@ -27,20 +27,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 @pytest.fixture
 def page(server: Deployment, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{server.url}/admin/login/?next=/admin/voices/voice/")
+    login = f"{server.url}/admin/login/?next=/admin/voices/voice/"
+    with browser_page(login, tmp_path / "preview.png") as page:
         page.fill("#id_username", "op")
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
         page.click("text=joe")
         page.wait_for_selector("#preview-button")
         yield page
-        page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
-        browser.close()
 
 
 def test_preview_plays_the_sample_in_the_page(page):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from .browser import browser_page, require_chromium
 from .servers import Deployment, deployment
 
 LONG_TEXT = (
@@ -24,16 +24,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 @pytest.fixture
 def page(server: Deployment, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{server.url}/")
+    with browser_page(f"{server.url}/", tmp_path / "demo.png") as page:
         page.wait_for_function("document.getElementById('voice').value === 'joe'")
         yield page
-        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
-        browser.close()
 
 
 def demo(page, expression: str):
