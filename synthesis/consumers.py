@@ -20,9 +20,18 @@ from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header
 from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
 from .protocol import Cancel, ClientError, SynthesisRequest
-from .streams import RequestStream
+from .streams import ChunkLimits, RequestStream
 
 logger = logging.getLogger(__name__)
+
+
+def limits() -> ChunkLimits:
+    return ChunkLimits(
+        first=settings.TTS_FIRST_CHUNK_MAX_CHARS,
+        second=settings.TTS_SECOND_CHUNK_MAX_CHARS,
+        rest=settings.TTS_CHUNK_MAX_CHARS,
+    )
+
 
 CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
@@ -153,10 +162,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             )
             return
         stream.add_text(
-            request.text,
-            speak_all=request.flush or not request.continue_stream,
-            max_chars=settings.TTS_CHUNK_MAX_CHARS,
-            first_chunk_max_chars=settings.TTS_FIRST_CHUNK_MAX_CHARS,
+            request.text, speak_all=request.flush or not request.continue_stream, limits=limits()
         )
         stream.open = request.continue_stream
         if request.max_buffer_flush_ms is not None:
@@ -177,7 +183,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def flush_buffer(self, stream: RequestStream) -> None:
         if self.streams.get(stream.request_id) is not stream:
             return
-        stream.add_text("", True, settings.TTS_CHUNK_MAX_CHARS, settings.TTS_FIRST_CHUNK_MAX_CHARS)
+        stream.add_text("", speak_all=True, limits=limits())
         await self.dispatch_chunks(stream)
 
     async def dispatch_chunks(self, stream: RequestStream) -> None:

@@ -14,6 +14,20 @@ if TYPE_CHECKING:
     from .messages import SynthesizeJob
 
 
+@dataclass(frozen=True)
+class ChunkLimits:
+    """Longest chunks, in characters: the first, the second, and all after them.
+
+    The first is short so the first audio comes fast; the second is short too, so that it is
+    ready before the first has been played even when other requests' chunks queue ahead of
+    it; later chunks are longer, for fewer breaks in the prosody.
+    """
+
+    first: int
+    second: int
+    rest: int
+
+
 @dataclass
 class RequestStream:
     """One request's chunks on their way through the workers and back, in order.
@@ -57,9 +71,7 @@ class RequestStream:
         """Whether chunks are waiting for synthesis or delivery (not for the client)."""
         return self.next_deliver < len(self.chunks)
 
-    def add_text(
-        self, text: str, speak_all: bool, max_chars: int, first_chunk_max_chars: int
-    ) -> None:
+    def add_text(self, text: str, speak_all: bool, limits: ChunkLimits) -> None:
         """Buffer `text`, and make chunks of what is ready: every complete sentence, or all.
 
         Appending text can change only the last sentence, so all the others are complete.
@@ -73,8 +85,14 @@ class RequestStream:
             ready, self.buffer = self.buffer[:start], self.buffer[start:]
         if not self.buffer.strip():
             self.buffer = ""
-        first_limit = max_chars if self.chunks else first_chunk_max_chars
-        self.chunks.extend(split_into_chunks(ready, max_chars, first_limit))
+        while ready.strip():
+            if len(self.chunks) >= 2:
+                self.chunks.extend(split_into_chunks(ready, limits.rest, limits.rest))
+                break
+            limit = limits.first if not self.chunks else limits.second
+            head = split_into_chunks(ready, limits.second, limit)[0]
+            self.chunks.append(head)
+            ready = ready[ready.index(head) + len(head) :]
 
     @property
     def audio_seconds(self) -> float:

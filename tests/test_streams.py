@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from synthesis.streams import RequestStream
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthesis.streams import ChunkLimits, RequestStream
 
 
 def make_stream(chunks: int = 4, window: int = 2) -> RequestStream:
@@ -41,3 +44,55 @@ def test_it_ignores_a_part_it_already_delivered():
     assert stream.add_part(0, 0, True, b"0a") == [b"0a"]
     assert stream.add_part(0, 0, True, b"0a") == []
     assert not stream.done
+
+
+LIMITS = ChunkLimits(first=30, second=100, rest=240)
+REPLY = (
+    "Hello there, thanks for calling the support line today. Your order shipped this morning "
+    "and should arrive on Friday, or on Saturday at the latest if the weather is bad. "
+    "Is there anything else I can help you with? I am happy to check another order for you, "
+    "or to change the delivery address if you have moved since you ordered."
+)
+
+
+def test_the_first_two_chunks_are_short_and_the_rest_longer():
+    stream = make_stream(chunks=0)
+    stream.add_text(REPLY, speak_all=True, limits=LIMITS)
+    first, second, *rest = stream.chunks
+    assert first == "Hello there,"
+    assert len(second) <= 100 and len(second) > 30
+    assert rest and all(len(chunk) <= 240 for chunk in rest)
+    assert max(len(chunk) for chunk in rest) > 100
+    assert " ".join(stream.chunks).split() == REPLY.split()
+
+
+def test_streamed_text_is_chunked_only_when_its_sentence_ends():
+    stream = make_stream(chunks=0)
+    stream.add_text("Hello there, thanks for", speak_all=False, limits=LIMITS)
+    assert stream.chunks == [] and not stream.owes_audio
+    stream.add_text(" calling. Your order", speak_all=False, limits=LIMITS)
+    assert stream.chunks == ["Hello there,", "thanks for calling."]
+    assert stream.buffer == "Your order"
+    stream.add_text("", speak_all=True, limits=LIMITS)
+    assert stream.chunks[-1] == "Your order" and stream.buffer == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["Hello", "there,", "friend.", "Dr.", "3.5", "yes!", "ok?", "and", "so"]),
+        min_size=1,
+        max_size=80,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=12),
+)
+def test_text_streamed_in_any_pieces_is_spoken_whole_and_in_order(words, cuts):
+    text = " ".join(words)
+    stream = make_stream(chunks=0)
+    start = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        stream.add_text(text[start:cut], speak_all=False, limits=LIMITS)
+        start = max(start, cut)
+    stream.add_text("", speak_all=True, limits=LIMITS)
+    assert "".join(stream.chunks).replace(" ", "") == text.replace(" ", "")
+    assert all(0 < len(chunk) <= 240 for chunk in stream.chunks)

@@ -231,6 +231,9 @@ TTS_MAX_REQUESTS_PER_CONNECTION = env_int("TTS_MAX_REQUESTS_PER_CONNECTION", 4, 
 TTS_CHUNKS_IN_FLIGHT = env_int("TTS_CHUNKS_IN_FLIGHT", 2, 1)
 TTS_CHUNK_MAX_CHARS = env_int("TTS_CHUNK_MAX_CHARS", 240, 20)
 TTS_FIRST_CHUNK_MAX_CHARS = env_int("TTS_FIRST_CHUNK_MAX_CHARS", 30, 10)
+# The second chunk is kept short as well, so it is ready before the first has been played even
+# when other requests' chunks are queued ahead of it (docs/benchmarks.md, "Stalls").
+TTS_SECOND_CHUNK_MAX_CHARS = env_int("TTS_SECOND_CHUNK_MAX_CHARS", 100, 10)
 # A request that makes no progress for this long ends with `synthesis_failed`.
 TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 30.0, 0.1)
 
