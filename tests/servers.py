@@ -98,7 +98,12 @@ def deployment(data_dir: Path, workers: int = 0, **settings: str) -> Iterator[De
     ]
     try:
         wait_for_port(port, daphne)
-        yield Deployment(port, env)
+        running = Deployment(port, env)
+        # Once the voices are loaded and warm, as on a server that has been up for a while;
+        # the tests measure steady behaviour, not the start-up.
+        warm_up = running.speak("Warming up, both the first chunk and the ones after it.")
+        assert warm_up[-1]["status"] == "complete"
+        yield running
     finally:
         for process in processes:
             process.terminate()
