@@ -25,7 +25,8 @@ from .streams import ChunkLimits, RequestStream
 logger = logging.getLogger(__name__)
 
 
-def limits() -> ChunkLimits:
+def chunk_limits() -> ChunkLimits:
+    """The chunk sizes the settings ask for (read per request, so tests can change them)."""
     return ChunkLimits(
         first=settings.TTS_FIRST_CHUNK_MAX_CHARS,
         second=settings.TTS_SECOND_CHUNK_MAX_CHARS,
@@ -68,9 +69,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         for stream in self.streams.values():
-            for timer in (stream.deadline, stream.flush_timer):
-                if timer is not None:
-                    timer.cancel()
+            stream.cancel_timers()
         self.streams = {}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -150,7 +149,14 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def add_text(self, stream: RequestStream, request: SynthesisRequest) -> None:
         """Chunk what of the request's text is ready to speak, and dispatch it."""
-        if len(stream.buffer) + len(request.text) > settings.TTS_MAX_BUFFER_CHARS:
+        stream.add_text(
+            request.text,
+            speak_all=request.flush or not request.continue_stream,
+            limits=chunk_limits(),
+        )
+        # Only what still waits for its sentence to end is bounded here; a whole text is
+        # bounded per message (TTS_MAX_TEXT_CHARS) when it is parsed.
+        if len(stream.buffer) > settings.TTS_MAX_BUFFER_CHARS:
             await self.end_request(
                 stream,
                 protocol.error_message(
@@ -161,9 +167,6 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 ),
             )
             return
-        stream.add_text(
-            request.text, speak_all=request.flush or not request.continue_stream, limits=limits()
-        )
         stream.open = request.continue_stream
         if request.max_buffer_flush_ms is not None:
             stream.flush_after = request.max_buffer_flush_ms / 1000
@@ -183,7 +186,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def flush_buffer(self, stream: RequestStream) -> None:
         if self.streams.get(stream.request_id) is not stream:
             return
-        stream.add_text("", speak_all=True, limits=limits())
+        stream.add_text("", speak_all=True, limits=chunk_limits())
         await self.dispatch_chunks(stream)
 
     async def dispatch_chunks(self, stream: RequestStream) -> None:
@@ -267,9 +270,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def end_request(self, stream: RequestStream, message: dict[str, Any]) -> None:
         """Send the request's last message and forget it."""
         self.streams.pop(stream.request_id, None)
-        for timer in (stream.deadline, stream.flush_timer):
-            if timer is not None:
-                timer.cancel()
+        stream.cancel_timers()
         await self.send_json(message)
         self.restart_idle_clock()
         first_audio = stream.first_audio_after

@@ -66,6 +66,12 @@ class RequestStream:
     def done(self) -> bool:
         return not self.open and not self.buffer and not self.owes_audio
 
+    def cancel_timers(self) -> None:
+        """Stop the deadline and flush timers; the request is over."""
+        for timer in (self.deadline, self.flush_timer):
+            if timer is not None:
+                timer.cancel()
+
     @property
     def owes_audio(self) -> bool:
         """Whether chunks are waiting for synthesis or delivery (not for the client)."""

@@ -101,3 +101,11 @@ async def test_an_unnamed_message_with_several_open_streams_is_refused(connect):
     error = await socket.receive_json_from(timeout=5)
     assert error["code"] == "invalid_request"
     assert "name one with request_id" in error["message"]
+
+
+async def test_the_buffer_limit_does_not_bound_a_whole_text(connect, settings):
+    settings.TTS_MAX_BUFFER_CHARS = 50
+    socket = await connect()
+    text = "A whole text is bounded per message, not by the stream buffer, so this is spoken."
+    await socket.send_json_to({"text": text, "voice_id": "joe"})
+    assert (await receive_until_end(socket))[-1]["status"] == "complete"
