@@ -223,25 +223,35 @@ class TTSConsumer(AsyncWebsocketConsumer):
         stream = self.stream_for(event)
         if stream is None:
             return
-        for audio in stream.add_part(event["index"], event["part"], event["last"], event["audio"]):
-            payload = encode(audio, stream.output_format)
-            if stream.sequence == 0 and stream.output_format == "wav":
-                # The first chunk opens the file: the chunks joined make one WAV stream.
-                payload = streaming_wav_header(stream.sample_rate) + payload
-            await self.send_json(
-                protocol.chunk_message(
-                    stream.request_id,
-                    base64.b64encode(payload).decode("ascii"),
-                    stream.sequence,
-                    stream.sample_rate,
-                    stream.output_format,
+        deliveries = stream.add_part(
+            event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
+        )
+        for delivery in deliveries:
+            if delivery.audio:
+                await self.send_audio(stream, delivery.audio)
+            if delivery.words:
+                await self.send_json(
+                    protocol.word_timestamp_message(stream.request_id, delivery.words)
                 )
-            )
-            if stream.first_audio_after is None:
-                stream.first_audio_after = time.monotonic() - stream.started
-            stream.sequence += 1
-            stream.samples_sent += len(audio) // 2
         await self.dispatch_chunks(stream)
+
+    async def send_audio(self, stream: RequestStream, audio: bytes) -> None:
+        payload = encode(audio, stream.output_format)
+        if stream.sequence == 0 and stream.output_format == "wav":
+            # The first chunk opens the file: the chunks joined make one WAV stream.
+            payload = streaming_wav_header(stream.sample_rate) + payload
+        await self.send_json(
+            protocol.chunk_message(
+                stream.request_id,
+                base64.b64encode(payload).decode("ascii"),
+                stream.sequence,
+                stream.sample_rate,
+                stream.output_format,
+            )
+        )
+        if stream.first_audio_after is None:
+            stream.first_audio_after = time.monotonic() - stream.started
+        stream.sequence += 1
 
     async def tts_failed(self, event: SynthesisFailed) -> None:
         """Called when a worker could not synthesize a chunk: the request ends with an error."""

@@ -41,10 +41,22 @@ class SynthesizeJob(TypedDict):
     sentence_silence: float
     volume: float
     sample_rate: int
+    word_timestamps: bool
+
+
+class WordStamp(TypedDict):
+    """A word and when it is heard, in seconds from the start of its chunk's audio."""
+
+    word: str
+    start: float
+    end: float
 
 
 class AudioPart(TypedDict):
-    """Worker -> consumer: one part of a chunk's audio, 16-bit PCM at the requested rate."""
+    """Worker -> consumer: one part of a chunk's audio, 16-bit PCM at the requested rate.
+
+    `words` (when the request asked for them) are the words whose sound ends in this part.
+    """
 
     type: Literal["tts.audio"]
     request_id: str
@@ -53,6 +65,7 @@ class AudioPart(TypedDict):
     part: int
     last: bool
     audio: bytes
+    words: list[WordStamp]
 
 
 class SynthesisFailed(TypedDict):
@@ -86,4 +99,5 @@ def synthesize_job(
         "sentence_silence": voice.sentence_silence,
         "volume": voice.volume,
         "sample_rate": request.sample_rate,
+        "word_timestamps": request.word_timestamps,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,6 +40,7 @@ class SynthesisRequest:
     flush: bool
     max_buffer_flush_ms: float | None
     language: str | None
+    word_timestamps: bool = False
 
     @property
     def blank(self) -> bool:
@@ -202,9 +204,6 @@ def _parse_synthesis(
                 "invalid_request", "max_buffer_flush_ms must be from 0 (off) to 60000."
             )
 
-    if _flag(data, "word_timestamps"):
-        raise ClientError("invalid_request", "word_timestamps is not available yet.")
-
     return SynthesisRequest(
         text=text,
         voice_id=voice_id or None,
@@ -217,6 +216,7 @@ def _parse_synthesis(
         flush=_flag(data, "flush"),
         max_buffer_flush_ms=float(flush_after) if flush_after else None,
         language=_optional(data, "language", str, "a string"),
+        word_timestamps=_flag(data, "word_timestamps"),
     )
 
 
@@ -272,6 +272,10 @@ def complete_message(request_id: str, audio_seconds: float, chunks: int) -> dict
         "done": True,
         "data": {"audio_seconds": round(audio_seconds, 3), "chunks": chunks},
     }
+
+
+def word_timestamp_message(request_id: str, words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"status": "word_timestamp", "request_id": request_id, "data": {"words": words}}
 
 
 def cancelled_message(request_id: str) -> dict[str, Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .chunking import split_into_chunks, split_into_sentences
 
 if TYPE_CHECKING:
-    from .messages import SynthesizeJob
+    from .messages import SynthesizeJob, WordStamp
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,11 @@ class RequestStream:
     next_deliver: int = 0
     next_part: int = 0
     sequence: int = 0
-    samples_sent: int = 0
-    pending: dict[tuple[int, int], tuple[bytes, bool]] = field(default_factory=dict)
+    samples_sent: int = 0  # audio delivered so far, in samples
+    chunk_start: int = 0  # samples delivered before the chunk now being delivered
+    pending: dict[tuple[int, int], tuple[bytes, bool, list[WordStamp]]] = field(
+        default_factory=dict
+    )
 
     @property
     def done(self) -> bool:
@@ -117,19 +121,48 @@ class RequestStream:
             self.next_dispatch += 1
         return ready
 
-    def add_part(self, index: int, part: int, last: bool, audio: bytes) -> list[bytes]:
-        """Accept one part of a chunk's audio; return the audio now deliverable, in order."""
+    def add_part(
+        self, index: int, part: int, last: bool, audio: bytes, words: Sequence[WordStamp] = ()
+    ) -> list[Delivery]:
+        """Accept one part of a chunk's audio; return what is now deliverable, in order.
+
+        Word times come in relative to their chunk and go out relative to the whole request.
+        """
         if index < self.next_deliver or (index == self.next_deliver and part < self.next_part):
             return []  # a duplicate of something already delivered
-        self.pending[(index, part)] = (audio, last)
+        self.pending[(index, part)] = (audio, last, list(words))
         deliverable = []
         while (self.next_deliver, self.next_part) in self.pending:
-            audio, last = self.pending.pop((self.next_deliver, self.next_part))
-            if audio:
-                deliverable.append(audio)
+            audio, last, words = self.pending.pop((self.next_deliver, self.next_part))
+            self.samples_sent += len(audio) // 2
+            if audio or words:
+                offset = self.chunk_start / self.sample_rate
+                limit = self.audio_seconds
+                deliverable.append(
+                    Delivery(
+                        audio,
+                        [
+                            {
+                                "word": word["word"],
+                                "start": round(min(offset + word["start"], limit), 3),
+                                "end": round(min(offset + word["end"], limit), 3),
+                            }
+                            for word in words
+                        ],
+                    )
+                )
             if last:
                 self.next_deliver += 1
                 self.next_part = 0
+                self.chunk_start = self.samples_sent
             else:
                 self.next_part += 1
         return deliverable
+
+
+@dataclass
+class Delivery:
+    """Audio to send to the client (16-bit PCM), then the words that end in it."""
+
+    audio: bytes
+    words: list[WordStamp]

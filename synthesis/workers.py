@@ -21,7 +21,7 @@ from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample, wav_bytes
-from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob
+from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,9 @@ synthesis_threads = ThreadPoolExecutor(
 )
 
 
-def synthesize_sentences(job: SynthesizeJob) -> Iterator[bytes]:
-    """Yield the chunk's audio one sentence at a time, as 16-bit PCM at the requested rate.
+def synthesize_sentences(job: SynthesizeJob) -> Iterator[tuple[bytes, list[WordStamp]]]:
+    """Yield the chunk's audio one sentence at a time, as 16-bit PCM at the requested rate,
+    with the words that end in it when the job asks for word timings.
 
     Blocking: each step runs on a synthesis thread.
     """
@@ -44,8 +45,12 @@ def synthesize_sentences(job: SynthesizeJob) -> Iterator[bytes]:
         sentence_silence=job["sentence_silence"],
         volume=job["volume"],
     )
-    for samples in engine.synthesize_sentences(job["text"], options):
-        yield float_to_pcm16(resample(samples, engine.sample_rate, job["sample_rate"]))
+    for sentence in engine.synthesize_sentences(job["text"], options, job["word_timestamps"]):
+        pcm = float_to_pcm16(resample(sentence.audio, engine.sample_rate, job["sample_rate"]))
+        words: list[WordStamp] = [
+            {"word": word.word, "start": word.start, "end": word.end} for word in sentence.words
+        ]
+        yield pcm, words
 
 
 def engine_threads(index: int) -> int:
@@ -64,12 +69,17 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     part = 0
     try:
         while True:
-            pcm = await loop.run_in_executor(synthesis_threads, next, sentences, None)
-            if pcm is None:
+            sentence = await loop.run_in_executor(synthesis_threads, next, sentences, None)
+            if sentence is None:
                 break
-            for offset in range(0, len(pcm), MAX_PART_BYTES):
-                audio = pcm[offset : offset + MAX_PART_BYTES]
-                if not await _reply(layer, job, audio_part(job, part, audio)):
+            pcm, words = sentence
+            # The words go with the sentence's last part, so they never precede their audio.
+            pieces = [pcm[i : i + MAX_PART_BYTES] for i in range(0, len(pcm), MAX_PART_BYTES)]
+            pieces = pieces or [b""]
+            for number, audio in enumerate(pieces):
+                last_piece = number == len(pieces) - 1
+                message = audio_part(job, part, audio, words=words if last_piece else [])
+                if not await _reply(layer, job, message):
                     return
                 part += 1
     except Exception:
@@ -88,7 +98,13 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     await _reply(layer, job, audio_part(job, part, b"", last=True))
 
 
-def audio_part(job: SynthesizeJob, part: int, audio: bytes, last: bool = False) -> AudioPart:
+def audio_part(
+    job: SynthesizeJob,
+    part: int,
+    audio: bytes,
+    last: bool = False,
+    words: list[WordStamp] | None = None,
+) -> AudioPart:
     return {
         "type": "tts.audio",
         "request_id": job["request_id"],
@@ -97,6 +113,7 @@ def audio_part(job: SynthesizeJob, part: int, audio: bytes, last: bool = False) 
         "part": part,
         "last": last,
         "audio": audio,
+        "words": words or [],
     }
 
 

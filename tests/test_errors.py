@@ -64,6 +64,10 @@ async def test_it_refuses_binary_frames(connect):
         ({"text": "Hi", "voice_id": "joe", "request_id": "no spaces"}, "request_id must be"),
         ({"text": "Hi", "voice_id": "joe", "request_id": "x" * 129}, "request_id must be"),
         ({"text": "Hi", "voice_id": "joe", "flush": "yes"}, "flush must be true or false"),
+        (
+            {"text": "Hi", "voice_id": "joe", "word_timestamps": 1},
+            "word_timestamps must be true or false",
+        ),
         ({"text": "Hi", "voice_id": "joe", "language": "fr"}, "does not match voice 'joe'"),
         ({"type": "dance"}, "Unknown message type 'dance'"),
         ({"type": "cancel"}, "cancel needs the request_id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.streams import ChunkLimits, RequestStream
+from synthesis.streams import ChunkLimits, Delivery, RequestStream
 
 
 def make_stream(chunks: int = 4, window: int = 2) -> RequestStream:
@@ -16,6 +16,10 @@ def make_stream(chunks: int = 4, window: int = 2) -> RequestStream:
         sample_rate=24000,
         output_format="pcm",
     )
+
+
+def audio(deliveries: list[Delivery]) -> list[bytes]:
+    return [delivery.audio for delivery in deliveries]
 
 
 def test_it_sends_the_first_chunk_alone_then_keeps_a_window_in_flight():
@@ -30,20 +34,30 @@ def test_it_sends_the_first_chunk_alone_then_keeps_a_window_in_flight():
 
 def test_it_delivers_parts_in_order_whatever_order_they_arrive_in():
     stream = make_stream(chunks=3)
-    assert stream.add_part(1, 0, False, b"1a") == []
-    assert stream.add_part(0, 1, True, b"0b") == []
-    assert stream.add_part(0, 0, False, b"0a") == [b"0a", b"0b", b"1a"]
-    assert stream.add_part(1, 1, True, b"") == []  # an empty last part ends the chunk
+    assert audio(stream.add_part(1, 0, False, b"1a")) == []
+    assert audio(stream.add_part(0, 1, True, b"0b")) == []
+    assert audio(stream.add_part(0, 0, False, b"0a")) == [b"0a", b"0b", b"1a"]
+    assert audio(stream.add_part(1, 1, True, b"")) == []  # an empty last part ends the chunk
     assert not stream.done
-    assert stream.add_part(2, 0, True, b"2a") == [b"2a"]
+    assert audio(stream.add_part(2, 0, True, b"2a")) == [b"2a"]
     assert stream.done
 
 
 def test_it_ignores_a_part_it_already_delivered():
     stream = make_stream(chunks=2)
-    assert stream.add_part(0, 0, True, b"0a") == [b"0a"]
-    assert stream.add_part(0, 0, True, b"0a") == []
+    assert audio(stream.add_part(0, 0, True, b"0a")) == [b"0a"]
+    assert audio(stream.add_part(0, 0, True, b"0a")) == []
     assert not stream.done
+
+
+def test_it_times_words_from_the_start_of_the_request_within_its_audio():
+    stream = make_stream(chunks=2)  # 24 kHz: 48000 bytes are one second
+    first = stream.add_part(0, 0, True, bytes(48000), [{"word": "a", "start": 0.1, "end": 0.5}])
+    assert first[0].words == [{"word": "a", "start": 0.1, "end": 0.5}]
+    second = stream.add_part(1, 0, False, bytes(24000), [{"word": "b", "start": 0.25, "end": 0.75}])
+    # Offset by the first chunk's second of audio; clipped to the audio sent so far.
+    assert second[0].words == [{"word": "b", "start": 1.25, "end": 1.5}]
+    assert stream.audio_seconds == 1.5
 
 
 LIMITS = ChunkLimits(first=30, second=100, rest=240)

@@ -10,14 +10,17 @@ from .audio import (
     streaming_wav_header,
     wav_bytes,
 )
-from .base import Engine, SynthesisOptions
+from .base import Engine, SpokenSentence, SynthesisOptions
 from .piper import PiperEngine, load_piper_engine
+from .words import WordTiming
 
 __all__ = [
     "SAMPLE_RATES",
     "Engine",
     "PiperEngine",
+    "SpokenSentence",
     "SynthesisOptions",
+    "WordTiming",
     "encode",
     "float_to_pcm16",
     "load_piper_engine",

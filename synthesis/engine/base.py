@@ -8,6 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .words import WordTiming
+
 
 @dataclass(frozen=True)
 class SynthesisOptions:
@@ -18,12 +20,24 @@ class SynthesisOptions:
     # None means the voice model's own value.
     noise_scale: float | None = None
     noise_width: float | None = None
-    sentence_silence: float = 0.0  # seconds of silence after each sentence
+    sentence_silence: float = 0.0  # seconds of extra silence after each sentence
     volume: float = 1.0
 
 
+@dataclass(frozen=True)
+class SpokenSentence:
+    """One sentence's audio, mono float32 in [-1, 1] at the engine's rate, with its pause after.
+
+    `words` holds, when asked for, the written words whose sound ends in this sentence, timed
+    in seconds from the start of the whole text's audio.
+    """
+
+    audio: np.ndarray
+    words: tuple[WordTiming, ...] = ()
+
+
 class Engine(Protocol):
-    """Turns text into mono float32 samples in [-1, 1] at `sample_rate`."""
+    """Turns text into speech at `sample_rate`."""
 
     sample_rate: int
 
@@ -31,6 +45,8 @@ class Engine(Protocol):
         """The whole text's audio."""
         ...
 
-    def synthesize_sentences(self, text: str, options: SynthesisOptions) -> Iterator[np.ndarray]:
+    def synthesize_sentences(
+        self, text: str, options: SynthesisOptions, word_timings: bool = False
+    ) -> Iterator[SpokenSentence]:
         """The text's audio one sentence at a time, each as soon as it is ready."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,40 @@ import numpy as np
 import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
+from piper.voice import AudioChunk
 
-from .base import SynthesisOptions
+from .base import SpokenSentence, SynthesisOptions
+from .seams import fade_edges, pause_after, speech_bounds
+from .words import (
+    WordTiming,
+    count_phoneme_words,
+    phoneme_word_spans,
+    text_words,
+    timings_for,
+    word_shares,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _model_with_alignments(model_path: str | Path) -> str | bytes:
+    """The model, patched in memory to also output each phoneme's length (for word timings).
+
+    The extra output costs no measurable synthesis time; patching adds about 0.2 s to a load.
+    Models exported with the output already, or that cannot be patched, are used as they are.
+    """
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        model = onnx.load(str(model_path))
+        add_alignment_output(model)
+        return bytes(model.SerializeToString())
+    except ImportError:
+        logger.warning("The onnx package is missing: word timings will be estimated")
+    except ValueError as error:  # already patched, or not a model piper knows how to patch
+        logger.debug("Using %s unpatched: %s", model_path, error)
+    return str(model_path)
 
 
 class PiperEngine:
@@ -31,7 +64,9 @@ class PiperEngine:
         # Spinning threads burn CPU waiting for work and bought no speed here (ENGINE_NOTES).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            _model_with_alignments(model_path),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
         )
         with open(config_path, encoding="utf-8") as config_file:
             config = PiperConfig.from_dict(json.load(config_file))
@@ -39,13 +74,19 @@ class PiperEngine:
 
     def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray:
         """Speak `text`; returns mono float32 samples at the voice's native rate."""
-        sentences = list(self.synthesize_sentences(text, options))
+        sentences = [sentence.audio for sentence in self.synthesize_sentences(text, options)]
         if not sentences:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(sentences)
 
-    def synthesize_sentences(self, text: str, options: SynthesisOptions) -> Iterator[np.ndarray]:
-        """Speak `text` one sentence at a time (espeak-ng's sentences; commas stay inside)."""
+    def synthesize_sentences(
+        self, text: str, options: SynthesisOptions, word_timings: bool = False
+    ) -> Iterator[SpokenSentence]:
+        """Speak `text` one sentence at a time (espeak-ng's sentences; commas stay inside).
+
+        Each sentence is trimmed to its speech and followed by a pause that fits its ending
+        (seams.py). With `word_timings`, each sentence carries the words that end in it.
+        """
         config = SynthesisConfig(
             speaker_id=options.speaker,
             length_scale=self.voice.config.length_scale / options.speed,
@@ -53,10 +94,61 @@ class PiperEngine:
             noise_w_scale=options.noise_width,
             volume=options.volume,
         )
-        silence = np.zeros(round(options.sentence_silence * self.sample_rate), dtype=np.float32)
-        for chunk in self.voice.synthesize(text, config):
-            audio = chunk.audio_float_array.astype(np.float32, copy=False)
-            yield np.concatenate([audio, silence]) if silence.size else audio
+        rate = self.sample_rate
+        words: list[str] = []
+        shares: list[tuple[float, float]] = []
+        if word_timings:
+            words = text_words(text)
+            phoneme_words = sum(map(count_phoneme_words, self.voice.phonemize(text)))
+            shares = word_shares(words, phoneme_words, self._count_phoneme_words)
+        spans: list[tuple[float, float]] = []  # phoneme words so far, in seconds
+        timed = 0  # words timed so far
+        elapsed = 0.0  # seconds of audio so far
+        for chunk in self.voice.synthesize(text, config, include_alignments=word_timings):
+            raw = chunk.audio_float_array
+            start, end = speech_bounds(raw, rate)
+            pause = pause_after("".join(chunk.phonemes)) / options.speed + options.sentence_silence
+            audio = np.concatenate(
+                [fade_edges(raw[start:end], rate), np.zeros(round(pause * rate), np.float32)]
+            )
+            ready: list[WordTiming] = []
+            if shares:
+                for span_start, span_end in phoneme_word_spans(_alignments(chunk)):
+                    spans.append(
+                        (
+                            elapsed + (min(max(span_start, start), end) - start) / rate,
+                            elapsed + (min(max(span_end, start), end) - start) / rate,
+                        )
+                    )
+                done = timed
+                while done < len(shares) and shares[done][1] <= len(spans) + 1e-9:
+                    done += 1
+                ready = timings_for(words[timed:done], shares[timed:done], spans)
+                timed = done
+            elapsed += audio.size / rate
+            yield SpokenSentence(audio, tuple(ready))
+        if timed < len(shares) and spans:  # not expected: the counts come from the same phonemes
+            yield SpokenSentence(
+                np.zeros(0, np.float32), tuple(timings_for(words[timed:], shares[timed:], spans))
+            )
+
+    def _count_phoneme_words(self, word: str) -> int:
+        return sum(map(count_phoneme_words, self.voice.phonemize(word)))
+
+
+def _alignments(chunk: AudioChunk) -> list[tuple[str, int]]:
+    """(phoneme, samples) for a sentence, including the model's start and end marks.
+
+    A model without the alignment output gets an even spread over the sentence: rough, but
+    still one timing per word, in order.
+    """
+    if chunk.phoneme_alignments:
+        return [(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments]
+    phonemes = ["^", *chunk.phonemes, "$"]
+    each = chunk.audio_float_array.size / len(phonemes)
+    return [
+        (phoneme, round((i + 1) * each) - round(i * each)) for i, phoneme in enumerate(phonemes)
+    ]
 
 
 _engines: dict[tuple[str, str, int], PiperEngine] = {}
