@@ -16,6 +16,7 @@ from django.conf import settings
 from voices.lookup import aget_voice_settings
 
 from . import protocol
+from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header
 from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
@@ -70,6 +71,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
             self.idle_timer.cancel()
         for stream in self.streams.values():
             stream.cancel_timers()
+            if stream.in_flight:
+                await mark_cancelled(stream.token)
         self.streams = {}
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -281,6 +284,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         """Send the request's last message and forget it."""
         self.streams.pop(stream.request_id, None)
         stream.cancel_timers()
+        if stream.in_flight:
+            await mark_cancelled(stream.token)
         await self.send_json(message)
         self.restart_idle_clock()
         first_audio = stream.first_audio_after

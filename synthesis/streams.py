@@ -77,6 +77,11 @@ class RequestStream:
                 timer.cancel()
 
     @property
+    def in_flight(self) -> bool:
+        """Whether chunks were sent to the workers and have not all come back."""
+        return self.next_dispatch > self.next_deliver
+
+    @property
     def owes_audio(self) -> bool:
         """Whether chunks are waiting for synthesis or delivery (not for the client)."""
         return self.next_deliver < len(self.chunks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,6 +21,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
+from .cancellation import is_cancelled
 from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample, wav_bytes
 from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
 
@@ -58,6 +60,23 @@ def engine_threads(index: int) -> int:
     return settings.TTS_FIRST_CHUNK_ENGINE_THREADS if index == 0 else settings.TTS_ENGINE_THREADS
 
 
+# Returned by next_sentence for a stopped request (compared by identity).
+CANCELLED: tuple[bytes, list[WordStamp]] = (b"", [])
+
+
+def next_sentence(
+    job: SynthesizeJob, sentences: Iterator[tuple[bytes, list[WordStamp]]]
+) -> tuple[bytes, list[WordStamp]] | None:
+    """The chunk's next sentence; None after the last, CANCELLED if the request was stopped.
+
+    Checked before each sentence, so a cancelled chunk that is queued is never synthesized,
+    and one being synthesized stops after its current sentence.
+    """
+    if is_cancelled(job["stream"]):
+        return CANCELLED
+    return next(sentences, None)
+
+
 async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     """Synthesize `job`, sending each sentence's audio to the reply channel as soon as it is ready.
 
@@ -67,9 +86,18 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     loop = asyncio.get_running_loop()
     sentences = synthesize_sentences(job)
     part = 0
+    started = time.monotonic()
     try:
         while True:
-            sentence = await loop.run_in_executor(synthesis_threads, next, sentences, None)
+            sentence = await loop.run_in_executor(synthesis_threads, next_sentence, job, sentences)
+            if sentence is CANCELLED:
+                logger.debug(
+                    "Chunk %s of request %s: cancelled, %s",
+                    job["index"],
+                    job["request_id"],
+                    "stopped" if part else "skipped",
+                )
+                return
             if sentence is None:
                 break
             pcm, words = sentence
@@ -96,6 +124,12 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
         await _reply(layer, job, failed)
         return
     await _reply(layer, job, audio_part(job, part, b"", last=True))
+    logger.debug(
+        "Chunk %s of request %s: synthesized in %.0f ms",
+        job["index"],
+        job["request_id"],
+        (time.monotonic() - started) * 1000,
+    )
 
 
 def audio_part(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
 
 import numpy as np
@@ -153,6 +154,33 @@ async def test_it_cancels_a_request_and_sends_nothing_more_for_it(connect):
     later = await receive_until_end(socket)
     assert {m["request_id"] for m in later} == {"next"}
     assert later[-1]["status"] == "complete"
+
+
+async def test_a_cancelled_requests_queued_chunks_are_never_synthesized(connect, settings, caplog):
+    settings.TTS_CHUNKS_IN_FLIGHT = 6  # more queued than the two synthesis threads can take
+    caplog.set_level(logging.DEBUG, logger="synthesis.workers")
+    socket = await connect()
+    sentence = (
+        "This sentence is long enough to keep a synthesis thread busy for a while, because "
+        "it goes on and on about nothing in particular, clause after clause, until it ends. "
+    )
+    await socket.send_json_to({"text": sentence * 8, "voice_id": "joe", "request_id": "long"})
+    # By the second chunk, chunks up to the sixth have been handed to the workers.
+    while (await socket.receive_json_from(timeout=30)).get("data", {}).get("sequence") != 1:
+        pass
+    await socket.send_json_to({"type": "cancel", "request_id": "long"})
+    while (await socket.receive_json_from(timeout=30))["status"] != "cancelled":
+        pass
+    # The workers take jobs in order: once this one is done, they have seen every queued one.
+    await socket.send_json_to({"text": "Next.", "voice_id": "joe", "request_id": "next"})
+    later = await receive_until_end(socket)
+    assert {m["request_id"] for m in later} == {"next"}
+
+    logged = [r.getMessage() for r in caplog.records if "of request long:" in r.getMessage()]
+    skipped = [line for line in logged if "cancelled, skipped" in line]
+    synthesized = [line for line in logged if "synthesized" in line]
+    assert len(skipped) >= 2, logged
+    assert len(synthesized) <= 4, logged  # the first two and at most the two already started
 
 
 async def test_it_treats_whitespace_text_as_a_no_op(connect):
