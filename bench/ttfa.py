@@ -10,8 +10,10 @@ records TTFA (send -> first `chunk` message) and total time (send -> `complete`)
 the same voice in this process, with the server's thread count, and times what a synthesis
 worker does with the request's first chunk: synthesize, resample to 24 kHz, convert to 16-bit
 PCM. Each engine run sits between two requests, so the server is idle during it. TTFA minus the
-engine's time is what the server adds (the overhead). Last, 4 clients send the long text at
-once, for TTFA under load and aggregate throughput.
+engine's time is what the server adds (the overhead). Then the paragraph is streamed in word by
+word, as an LLM would write it (`continue: true`, one word every --token-ms), and TTFA is taken
+from the moment the word that ends its first sentence was sent. Last, 4 clients send the long
+text at once, for TTFA under load and aggregate throughput.
 
 docs/benchmarks.md explains the numbers and records a run.
 """
@@ -25,6 +27,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import resource
 import socket
 import statistics
@@ -46,6 +49,9 @@ CONCURRENT_CLIENTS = 4
 TARGET_TTFA_MS = 100.0  # TTFA p50 on the paragraph (its first chunk is the clause "Hello there,")
 TARGET_OVERHEAD_MS = 15.0  # server TTFA p50 minus engine first-chunk p50
 TARGET_TEXT = "paragraph"
+# The streamed case: the paragraph, one word (with its leading space) per message.
+STREAMED_TEXT = "paragraph"
+TOKEN_INTERVAL_MS = 50.0  # 20 words a second, a brisk LLM
 # Audio chunks can be up to 1 MiB of PCM, so base64 frames can pass websockets' 1 MiB default.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 START_TIMEOUT = 60.0
@@ -253,11 +259,28 @@ class RequestTiming:
 
 
 @dataclass
+class StreamTiming:
+    ttfa: float  # seconds from sending the word that ends the first sentence to the first chunk
+    ttfa_from_start: float  # seconds from the first word to the first chunk
+    tail: float  # seconds from the last message to `complete`
+    audio_seconds: float
+    stall: float  # as in RequestTiming, counted from the first chunk
+
+
+@dataclass
 class TextResult:
     text: str
     first_chunk: str
     engine: list[float] = field(default_factory=list)
     server: list[RequestTiming] = field(default_factory=list)
+    load: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StreamedResult:
+    text: str
+    interval: float  # seconds between words
+    timings: list[StreamTiming] = field(default_factory=list)
     load: dict[str, float] = field(default_factory=dict)
 
 
@@ -317,6 +340,65 @@ async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTim
             raise ServerError(f"request {request_id}: {str(reply)[:300]}")
 
 
+def tokens_of(text: str) -> list[str]:
+    """The text as an LLM streams it: words with their leading space and punctuation."""
+    return re.findall(r"\s*\S+", text)
+
+
+async def stream_request(
+    ws: Any, text: str, voice: str, request_id: str, interval: float
+) -> StreamTiming:
+    """Send `text` a word at a time, `interval` seconds apart, then end the stream."""
+    tokens = tokens_of(text)
+    sentence_end = next(n for n, token in enumerate(tokens) if token.rstrip()[-1] in ".!?")
+    sent_at: list[float] = []
+    first: float | None = None
+    audio_bytes = 0
+    played_until = 0.0
+    stall = 0.0
+
+    async def send_tokens() -> float:
+        for number, token in enumerate(tokens):
+            message: dict[str, Any] = {"text": token, "request_id": request_id}
+            message["continue"] = number < len(tokens) - 1
+            if number == 0:
+                message.update(voice_id=voice, sample_rate=SAMPLE_RATE)
+            sent_at.append(time.perf_counter())
+            await ws.send(json.dumps(message))
+            if number < len(tokens) - 1:
+                await asyncio.sleep(interval)
+        return sent_at[-1]
+
+    sender = asyncio.create_task(send_tokens())
+    try:
+        while True:
+            reply = json.loads(await ws.recv())
+            received = time.perf_counter()
+            status = reply.get("status")
+            if reply.get("request_id") != request_id or status not in ("chunk", "complete"):
+                raise ServerError(f"request {request_id}: {str(reply)[:300]}")
+            if status == "complete":
+                last_sent = await sender
+                if first is None:
+                    raise ServerError(f"request {request_id} completed without audio")
+                return StreamTiming(
+                    ttfa=first - sent_at[sentence_end],
+                    ttfa_from_start=first - sent_at[0],
+                    tail=received - last_sent,
+                    audio_seconds=audio_bytes / 2 / SAMPLE_RATE,
+                    stall=stall,
+                )
+            if first is None:
+                first = received
+            chunk_bytes = len(base64.b64decode(reply["data"]["audio"]))
+            audio_bytes += chunk_bytes
+            if played_until and received > played_until:
+                stall += received - played_until
+            played_until = max(played_until, received) + chunk_bytes / 2 / SAMPLE_RATE
+    finally:
+        sender.cancel()
+
+
 def connect(url: str) -> Any:
     from websockets.asyncio.client import connect as ws_connect
 
@@ -329,10 +411,12 @@ async def time_server(
     runs: int,
     clients: int,
     results: dict[str, TextResult],
+    streamed: StreamedResult,
     meter: CpuMeter,
     time_first_chunk: Callable[[str], float],
 ) -> tuple[list[ConcurrentRound], dict[str, float]]:
-    """Run the sequential cases on one socket, then the concurrent case; return the latter.
+    """Run the sequential cases and the streamed one on one socket, then the concurrent case;
+    return the latter.
 
     Each server request is paired with one engine run in this process, never at the same time
     (a request is over when `complete` arrives), alternating which goes first. Pairing keeps
@@ -357,6 +441,18 @@ async def time_server(
                 f"engine p50 {ms(p50(result.engine)):.1f} ms",
                 flush=True,
             )
+        before = meter.sample()
+        for run in range(runs):
+            streamed.timings.append(
+                await stream_request(ws, streamed.text, voice, f"streamed-{run}", streamed.interval)
+            )
+        streamed.load = other_load(before, meter.sample())
+        print(
+            f"streamed   {len(tokens_of(streamed.text))} words, one per "
+            f"{ms(streamed.interval):.0f} ms: TTFA after the first sentence's last word p50 "
+            f"{ms(p50([t.ttfa for t in streamed.timings])):.1f} ms",
+            flush=True,
+        )
     before = meter.sample()
     rounds = await concurrent_rounds(url, voice, clients, max(1, runs // clients))
     return rounds, other_load(before, meter.sample())
@@ -517,6 +613,25 @@ def summarize_overall(results: dict[str, TextResult]) -> dict[str, Any]:
     }
 
 
+def summarize_streamed(streamed: StreamedResult, engine: list[float]) -> dict[str, Any]:
+    """The streamed case; `engine` are the first-chunk engine times of the same text."""
+    ttfa = [ms(t.ttfa) for t in streamed.timings]
+    return {
+        "text": STREAMED_TEXT,
+        "words": len(tokens_of(streamed.text)),
+        "token_interval_ms": ms(streamed.interval),
+        "ttfa_p50_ms": p50(ttfa),
+        "ttfa_p95_ms": p95(ttfa),
+        "engine_p50_ms": ms(p50(engine)),
+        "ttfa_from_start_p50_ms": p50([ms(t.ttfa_from_start) for t in streamed.timings]),
+        "tail_p50_ms": p50([ms(t.tail) for t in streamed.timings]),
+        "stall_max_ms": max(ms(t.stall) for t in streamed.timings),
+        "audio_seconds": p50([t.audio_seconds for t in streamed.timings]),
+        "load": streamed.load,
+        "samples": {"ttfa_ms": ttfa},
+    }
+
+
 def summarize_concurrent(rounds: list[ConcurrentRound], clients: int) -> dict[str, Any]:
     timings = [t for done in rounds for t in done.timings]
     ttfa = [ms(t.ttfa) for t in timings]
@@ -665,6 +780,15 @@ def print_report(report: dict[str, Any]) -> None:
     print("others %: CPU that other processes took while the row ran, in percent of all cores")
     print("stall max: the longest total wait, in any run, of a player that starts at the first")
     print("chunk and plays straight through (0 means the audio never ran dry)")
+    s = report["streamed"]
+    print()
+    print(
+        f"streamed: the {s['text']} as {s['words']} words, one per {s['token_interval_ms']:.0f} "
+        f"ms: TTFA after the first sentence's last word p50 {s['ttfa_p50_ms']:.1f} ms, "
+        f"p95 {s['ttfa_p95_ms']:.1f} ms (engine p50 {s['engine_p50_ms']:.1f} ms); after the "
+        f"first word p50 {s['ttfa_from_start_p50_ms']:.0f} ms; last word to complete p50 "
+        f"{s['tail_p50_ms']:.0f} ms; stall max {s['stall_max_ms']:.0f} ms"
+    )
     c = report["concurrency"]
     print()
     print(
@@ -718,6 +842,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--clients", type=int, default=CONCURRENT_CLIENTS, help="clients in the concurrent case"
     )
+    parser.add_argument(
+        "--token-ms",
+        type=float,
+        default=TOKEN_INTERVAL_MS,
+        help=f"ms between words in the streamed case (default {TOKEN_INTERVAL_MS:g})",
+    )
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.clients < 1:
@@ -741,6 +871,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: TextResult(text=text, first_chunk=first_chunk(text, config))
         for name, text in TEXTS.items()
     }
+    streamed = StreamedResult(text=TEXTS[STREAMED_TEXT], interval=args.token_ms / 1000)
     # Load the engine before the server starts, so that the two loads do not compete.
     time_first_chunk = load_engine(config)
     started = meter.sample()
@@ -748,7 +879,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = stack.enter_context(started_server(meter)) if args.start else args.url
         print(f"server: {url}", flush=True)
         rounds, concurrent_load = asyncio.run(
-            time_server(url, args.voice, args.runs, args.clients, results, meter, time_first_chunk)
+            time_server(
+                url, args.voice, args.runs, args.clients, results, streamed, meter, time_first_chunk
+            )
         )
     finished = meter.sample()
 
@@ -767,6 +900,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load": {"before_start": load_before, "whole_run": other_load(started, finished)},
         "texts": texts,
         "overall": overall,
+        "streamed": summarize_streamed(streamed, results[STREAMED_TEXT].engine),
         "concurrency": {
             **summarize_concurrent(rounds, args.clients),
             "load": concurrent_load,
