@@ -10,10 +10,12 @@ from collections.abc import Iterable
 
 Span = tuple[int, int]
 
+_CLOSERS_CHARS = "\"'”’»)]」』）"
 _CLOSERS = r"""["'”’»)\]」』）]*"""
 # Western marks only end a sentence before whitespace (so 3.5, 1.2.3, URLs and e-mail addresses
 # stay whole); CJK text has no spaces between sentences.
 _SENTENCE_END = re.compile(rf"[.!?…]+{_CLOSERS}(?=\s)|[。！？]+{_CLOSERS}|\n")
+_FINAL_MARK = re.compile(rf"[.!?…]+{_CLOSERS}$")
 _CLAUSE_END = re.compile(rf"[,;:]{_CLOSERS}(?=\s)|\s[–—-](?=\s)|[，、；：]")
 _CJK_CLAUSE_MARKS = "，、；："
 _SPACE = re.compile(r"\s+")
@@ -65,6 +67,55 @@ def split_into_chunks(
     return [text[start:end] for start, end in spans]
 
 
+def ends_with_sentence_end(text: str) -> bool:
+    """Whether text ends with a sentence end that no further text could undo.
+
+    In a stream the mark usually arrives before the space after it: "calling." needs no more
+    text to be complete, but "3." may become "3.5", "Dr." is followed by a name, and "etc." or
+    "..." may go on.
+    """
+    stripped = text.rstrip()
+    end = _FINAL_MARK.search(stripped)
+    if end is None or stripped != text:
+        return False  # with whitespace after it, split_into_sentences has already seen it
+    mark = end.group().rstrip(_CLOSERS_CHARS)
+    if "…" in mark or mark.count(".") > 1:
+        return False
+    if set(mark) <= set("!?"):
+        return True
+    start = end.start()
+    while start > 0 and not stripped[start - 1].isspace():
+        start -= 1
+    word = stripped[start : end.start()].lstrip(_OPENERS)
+    return (
+        len(word) >= 2
+        and word.isalpha()
+        and word.lower() not in _TITLES | _ABBREVIATIONS
+        and not _DOTTED.fullmatch(word.lower())
+    )
+
+
+def first_clause_end(text: str, limit: int) -> int | None:
+    """Where text's first clause ends, if it has ended, fits in limit and has two words or more.
+
+    A stream's first clause can be spoken before the rest of its sentence arrives.
+    """
+    sentences = _sentence_spans(text)
+    return _clause_end(text, sentences[0], limit) if sentences else None
+
+
+def _clause_end(text: str, sentence: Span, limit: int) -> int | None:
+    start, end = sentence
+    clause = _CLAUSE_END.search(text, start, end)
+    if clause is None or clause.end() - start > limit:
+        return None
+    # A one-word clause ("Well,") is too short to sound natural on its own.
+    cjk = clause[0] in _CJK_CLAUSE_MARKS and clause.start() - start >= 2
+    if cjk or len(text[start : clause.end()].split()) >= 2:
+        return clause.end()
+    return None
+
+
 def _sentence_spans(text: str) -> list[Span]:
     cuts = [m.end() for m in _SENTENCE_END.finditer(text) if _ends_sentence(text, m)]
     return _split_at(text, (0, len(text)), cuts)
@@ -92,12 +143,9 @@ def _first_chunk_end(text: str, sentence: Span, limit: int, max_chars: int) -> i
     start, end = sentence
     if end - start <= limit:
         return end
-    clause = _CLAUSE_END.search(text, start, end)
-    if clause and clause.end() - start <= limit:
-        # A one-word clause ("Well,") is too short to sound natural on its own.
-        cjk = clause[0] in _CJK_CLAUSE_MARKS and clause.start() - start >= 2
-        if cjk or len(text[start : clause.end()].split()) >= 2:
-            return clause.end()
+    clause_end = _clause_end(text, sentence, limit)
+    if clause_end is not None:
+        return clause_end
     words = _WORD.finditer(text, start, end)
     cut = next(words).end()
     for word in words:

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .chunking import split_into_chunks, split_into_sentences
+from .chunking import (
+    ends_with_sentence_end,
+    first_clause_end,
+    split_into_chunks,
+    split_into_sentences,
+)
 
 if TYPE_CHECKING:
     from .messages import SynthesizeJob, WordStamp
@@ -89,15 +94,22 @@ class RequestStream:
     def add_text(self, text: str, speak_all: bool, limits: ChunkLimits) -> None:
         """Buffer `text`, and make chunks of what is ready: every complete sentence, or all.
 
-        Appending text can change only the last sentence, so all the others are complete.
+        Appending text can change only the last sentence, so all the others are complete; the
+        last one is too when it ends in a way more text cannot undo ("calling." but not "3.").
+        Until the first chunk is out, a finished first clause is ready as well: the listener
+        hears "Hello there," while the rest of the sentence is still being written.
         """
         self.buffer += text
         sentences = split_into_sentences(self.buffer)
-        if speak_all or not sentences:
+        if speak_all or not sentences or ends_with_sentence_end(self.buffer):
             ready, self.buffer = self.buffer, ""
         else:
             start = len(self.buffer.rstrip()) - len(sentences[-1])
             ready, self.buffer = self.buffer[:start], self.buffer[start:]
+            if not self.chunks and not ready.strip():
+                clause_end = first_clause_end(self.buffer, limits.first)
+                if clause_end is not None:
+                    ready, self.buffer = self.buffer[:clause_end], self.buffer[clause_end:]
         if not self.buffer.strip():
             self.buffer = ""
         while ready.strip():

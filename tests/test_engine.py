@@ -34,7 +34,7 @@ def test_it_speaks_at_the_requested_speed(engine):
     fast = engine.synthesize("One two three four five.", SynthesisOptions(speed=2.0))
     assert engine.sample_rate == 22050
     assert 1.0 < len(normal) / engine.sample_rate < 3.0
-    assert len(fast) < len(normal) * 0.65
+    assert len(fast) < len(normal) * 0.7  # the pauses shrink too; the lead-in does not
 
 
 @pytest.mark.parametrize("rate", SAMPLE_RATES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,15 +81,45 @@ def test_the_first_two_chunks_are_short_and_the_rest_longer():
     assert " ".join(stream.chunks).split() == REPLY.split()
 
 
-def test_streamed_text_is_chunked_only_when_its_sentence_ends():
+def test_streamed_text_is_chunked_when_its_first_clause_or_a_sentence_ends():
     stream = make_stream(chunks=0)
-    stream.add_text("Hello there, thanks for", speak_all=False, limits=LIMITS)
+    stream.add_text("Hello there", speak_all=False, limits=LIMITS)
     assert stream.chunks == [] and not stream.owes_audio
+    stream.add_text(", thanks for", speak_all=False, limits=LIMITS)
+    assert stream.chunks == ["Hello there,"]  # spoken while the sentence goes on
     stream.add_text(" calling. Your order", speak_all=False, limits=LIMITS)
     assert stream.chunks == ["Hello there,", "thanks for calling."]
     assert stream.buffer == "Your order"
     stream.add_text("", speak_all=True, limits=LIMITS)
     assert stream.chunks[-1] == "Your order" and stream.buffer == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "ready"),
+    [
+        ("Thanks for calling.", True),  # the space comes with the next word; no need to wait
+        ("Is that right?", True),
+        ('He said "stop!"', True),
+        ("It costs 3.", False),  # may be 3.5
+        ("Ask Dr.", False),
+        ("Bring pens, paper, etc.", False),
+        ("Well...", False),
+        ("Thanks for calling", False),
+    ],
+)
+def test_a_sentence_at_the_end_of_the_stream_is_ready_unless_it_may_go_on(text, ready):
+    stream = make_stream(chunks=0)
+    stream.add_text("First, a word. " + text, speak_all=False, limits=LIMITS)
+    assert (stream.buffer == "") is ready
+
+
+def test_only_a_streams_first_clause_is_spoken_before_its_sentence_ends():
+    stream = make_stream(chunks=0)
+    stream.add_text("Well, hi", speak_all=False, limits=LIMITS)
+    assert stream.chunks == []  # a one-word clause is too short to say alone
+    stream.add_text(" there. Later, much", speak_all=False, limits=LIMITS)
+    assert stream.chunks == ["Well, hi there."]
+    assert stream.buffer.strip() == "Later, much"
 
 
 @settings(max_examples=200, deadline=None)

@@ -109,3 +109,31 @@ async def test_the_buffer_limit_does_not_bound_a_whole_text(connect, settings):
     text = "A whole text is bounded per message, not by the stream buffer, so this is spoken."
     await socket.send_json_to({"text": text, "voice_id": "joe"})
     assert (await receive_until_end(socket))[-1]["status"] == "complete"
+
+
+async def test_a_streams_first_clause_is_heard_before_its_sentence_ends(connect):
+    socket = await connect()
+    start = {"voice_id": "joe", "request_id": "c", "continue": True}
+    await socket.send_json_to({**start, "text": "Hello there,"})
+    await socket.send_json_to({"request_id": "c", "continue": True, "text": " thanks"})
+    first = await socket.receive_json_from(timeout=10)  # the sentence is still unfinished
+    assert first["status"] == "chunk"
+    await socket.send_json_to({"request_id": "c", "text": " for calling."})
+    messages = [first, *await receive_until_end(socket)]
+    assert messages[-1]["status"] == "complete"
+    assert messages[-1]["data"]["chunks"] >= 2
+
+
+async def test_a_finished_sentence_is_spoken_without_waiting_for_more_text(connect):
+    socket = await connect()
+    start = {"voice_id": "joe", "request_id": "s", "continue": True, "word_timestamps": True}
+    await socket.send_json_to({**start, "text": "Thanks for calling."})
+    assert (await socket.receive_json_from(timeout=10))["status"] == "chunk"
+    assert (await socket.receive_json_from(timeout=10))["status"] == "word_timestamp"
+    await socket.send_json_to({"request_id": "s", "continue": True, "text": " It costs 3."})
+    assert await socket.receive_nothing(timeout=1.0)  # "3." may still become "3.5"
+    await socket.send_json_to({"request_id": "s", "text": "5 dollars."})
+    rest = await receive_until_end(socket)
+    assert rest[-1]["status"] == "complete"
+    words = [w["word"] for m in rest if m["status"] == "word_timestamp" for w in m["data"]["words"]]
+    assert words == ["It", "costs", "3.5", "dollars"]

@@ -231,6 +231,7 @@
     idleSince = performance.now();
     speakButton.disabled = false;
     stopButton.disabled = true;
+    tick();  // show the idle countdown now, not at the next tick
   }
 
   async function speak(event) {
