@@ -27,6 +27,9 @@ from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob,
 
 logger = logging.getLogger(__name__)
 
+# Copies of the voice models that also report phoneme timings (engine/piper.py).
+ALIGNED_MODELS_DIR = settings.DATA_DIR / "aligned-models"
+
 synthesis_threads = ThreadPoolExecutor(
     max_workers=settings.TTS_SYNTHESIS_THREADS, thread_name_prefix="tts-synthesis"
 )
@@ -38,7 +41,9 @@ def synthesize_sentences(job: SynthesizeJob) -> Iterator[tuple[bytes, list[WordS
 
     Blocking: each step runs on a synthesis thread.
     """
-    engine = load_piper_engine(job["model_path"], job["config_path"], engine_threads(job["index"]))
+    engine = load_piper_engine(
+        job["model_path"], job["config_path"], engine_threads(job["index"]), ALIGNED_MODELS_DIR
+    )
     options = SynthesisOptions(
         speed=job["speed"],
         speaker=job["speaker"],
@@ -179,7 +184,9 @@ def preload_voices() -> None:
             for voice in Voice.objects.filter(enabled=True).select_related("model")
         }
         for (model_path, config_path), index in itertools.product(models, (0, 1)):
-            engine = load_piper_engine(model_path, config_path, engine_threads(index))
+            engine = load_piper_engine(
+                model_path, config_path, engine_threads(index), ALIGNED_MODELS_DIR
+            )
             # onnxruntime's first run takes about twice as long as later ones.
             engine.synthesize("Hello.", SynthesisOptions())
     except Exception:
@@ -192,7 +199,9 @@ async def synthesize_wav(
     """A whole WAV file of `text` at the model's own rate, synthesized on a synthesis thread."""
 
     def render() -> bytes:
-        engine = load_piper_engine(model_path, config_path, settings.TTS_ENGINE_THREADS)
+        engine = load_piper_engine(
+            model_path, config_path, settings.TTS_ENGINE_THREADS, ALIGNED_MODELS_DIR
+        )
         return wav_bytes(float_to_pcm16(engine.synthesize(text, options)), engine.sample_rate)
 
     return await asyncio.get_running_loop().run_in_executor(synthesis_threads, render)

