@@ -8,15 +8,39 @@ when `runworker` processes on other machines do the work (ttsproject/settings.py
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.core.cache import cache
+
+from .engine import Interrupt
 
 _PREFIX = "tts:cancelled:"
 # Longer than any job waits in a queue: by then the request has failed at its deadline anyway.
 _KEEP_SECONDS = 600
 
 
+# The syntheses running in this process, by request run; touched only on the event loop.
+_running: defaultdict[str, set[Interrupt]] = defaultdict(set)
+
+
 async def mark_cancelled(token: str) -> None:
+    """Stop the run's chunks: at once in this process, before their next sentence elsewhere."""
+    for interrupt in _running.pop(token, ()):
+        interrupt.interrupt()
     await cache.aset(_PREFIX + token, True, _KEEP_SECONDS)
+
+
+def started(token: str, interrupt: Interrupt) -> None:
+    """A worker in this process began synthesizing a chunk of the run."""
+    _running[token].add(interrupt)
+
+
+def finished(token: str, interrupt: Interrupt) -> None:
+    running = _running.get(token)
+    if running is not None:
+        running.discard(interrupt)
+        if not running:
+            del _running[token]
 
 
 def is_cancelled(token: str) -> bool:

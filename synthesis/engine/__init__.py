@@ -11,12 +11,13 @@ from .audio import (
     wav_bytes,
 )
 from .base import Engine, SpokenSentence, SynthesisOptions
-from .piper import PiperEngine, load_piper_engine
+from .piper import Interrupt, PiperEngine, load_piper_engine
 from .words import WordTiming
 
 __all__ = [
     "SAMPLE_RATES",
     "Engine",
+    "Interrupt",
     "PiperEngine",
     "SpokenSentence",
     "SynthesisOptions",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .words import WordTiming
+
+if TYPE_CHECKING:
+    from .piper import Interrupt
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,11 @@ class Engine(Protocol):
         ...
 
     def synthesize_sentences(
-        self, text: str, options: SynthesisOptions, word_timings: bool = False
+        self,
+        text: str,
+        options: SynthesisOptions,
+        word_timings: bool = False,
+        interrupt: Interrupt | None = None,
     ) -> Iterator[SpokenSentence]:
         """The text's audio one sentence at a time, each as soon as it is ready."""
         ...
