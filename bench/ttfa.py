@@ -12,8 +12,10 @@ worker does with the request's first chunk: synthesize, resample to 24 kHz, conv
 PCM. Each engine run sits between two requests, so the server is idle during it. TTFA minus the
 engine's time is what the server adds (the overhead). Then the paragraph is streamed in word by
 word, as an LLM would write it (`continue: true`, one word every --token-ms), and TTFA is taken
-from the moment the word that ends its first sentence was sent. Last, 4 clients send the long
-text at once, for TTFA under load and aggregate throughput.
+from the moment the word that ends its first sentence was sent. Then the short text is sent on a
+second socket while the long text is being synthesized for the first (fairness: a newcomer
+should not wait for others' long sentences). Last, 4 clients send the long text at once, for
+TTFA under load and aggregate throughput.
 
 docs/benchmarks.md explains the numbers and records a run.
 """
@@ -52,6 +54,8 @@ TARGET_TEXT = "paragraph"
 # The streamed case: the paragraph, one word (with its leading space) per message.
 STREAMED_TEXT = "paragraph"
 TOKEN_INTERVAL_MS = 50.0  # 20 words a second, a brisk LLM
+# The fairness case: the short text, this long after the long text was sent on another socket.
+BEHIND_DELAY_S = 0.5
 # Audio chunks can be up to 1 MiB of PCM, so base64 frames can pass websockets' 1 MiB default.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 START_TIMEOUT = 60.0
@@ -412,6 +416,8 @@ async def time_server(
     clients: int,
     results: dict[str, TextResult],
     streamed: StreamedResult,
+    behind: list[float],
+    behind_load: dict[str, float],
     meter: CpuMeter,
     time_first_chunk: Callable[[str], float],
 ) -> tuple[list[ConcurrentRound], dict[str, float]]:
@@ -454,8 +460,30 @@ async def time_server(
             flush=True,
         )
     before = meter.sample()
+    behind.extend(await behind_long_text(url, voice, runs))
+    behind_load.update(other_load(before, meter.sample()))
+    print(
+        f"behind     short text {BEHIND_DELAY_S:g} s after the long one on another socket: "
+        f"TTFA p50 {ms(p50(behind)):.1f} ms",
+        flush=True,
+    )
+    before = meter.sample()
     rounds = await concurrent_rounds(url, voice, clients, max(1, runs // clients))
     return rounds, other_load(before, meter.sample())
+
+
+async def behind_long_text(url: str, voice: str, runs: int) -> list[float]:
+    """TTFA of the short text sent while another socket's long text is being synthesized."""
+    ttfa = []
+    async with connect(url) as first, connect(url) as second:
+        for run in range(runs):
+            long_request = asyncio.create_task(
+                request(first, TEXTS["long"], voice, f"long-ahead-{run}")
+            )
+            await asyncio.sleep(BEHIND_DELAY_S)
+            ttfa.append((await request(second, TEXTS["short"], voice, f"behind-{run}")).ttfa)
+            await long_request
+    return ttfa
 
 
 async def concurrent_rounds(
@@ -780,6 +808,13 @@ def print_report(report: dict[str, Any]) -> None:
     print("others %: CPU that other processes took while the row ran, in percent of all cores")
     print("stall max: the longest total wait, in any run, of a player that starts at the first")
     print("chunk and plays straight through (0 means the audio never ran dry)")
+    b = report["behind"]
+    print()
+    print(
+        f"behind: the short text {b['delay_s']:g} s after the long one, on another socket: "
+        f"TTFA p50 {b['ttfa_p50_ms']:.1f} ms, p95 {b['ttfa_p95_ms']:.1f} ms "
+        f"(alone: p50 {report['texts']['short']['ttfa_p50_ms']:.1f} ms)"
+    )
     s = report["streamed"]
     print()
     print(
@@ -872,6 +907,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, text in TEXTS.items()
     }
     streamed = StreamedResult(text=TEXTS[STREAMED_TEXT], interval=args.token_ms / 1000)
+    behind: list[float] = []
+    behind_load: dict[str, float] = {}
     # Load the engine before the server starts, so that the two loads do not compete.
     time_first_chunk = load_engine(config)
     started = meter.sample()
@@ -880,7 +917,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"server: {url}", flush=True)
         rounds, concurrent_load = asyncio.run(
             time_server(
-                url, args.voice, args.runs, args.clients, results, streamed, meter, time_first_chunk
+                url,
+                args.voice,
+                args.runs,
+                args.clients,
+                results,
+                streamed,
+                behind,
+                behind_load,
+                meter,
+                time_first_chunk,
             )
         )
     finished = meter.sample()
@@ -901,6 +947,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "texts": texts,
         "overall": overall,
         "streamed": summarize_streamed(streamed, results[STREAMED_TEXT].engine),
+        "behind": {
+            "delay_s": BEHIND_DELAY_S,
+            "ttfa_p50_ms": ms(p50(behind)),
+            "ttfa_p95_ms": ms(p95(behind)),
+            "load": behind_load,
+            "samples": {"ttfa_ms": [ms(seconds) for seconds in behind]},
+        },
         "concurrency": {
             **summarize_concurrent(rounds, args.clients),
             "load": concurrent_load,

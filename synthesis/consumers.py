@@ -39,6 +39,19 @@ CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
 
 
+def due(stream: RequestStream) -> float:
+    """When the client will need the next chunk's audio: now, less the audio it has in hand.
+
+    The first chunk is needed at once. After it, the client plays what it was sent; whatever
+    has not been played yet is how long the next chunk may take.
+    """
+    if stream.first_audio_after is None:
+        return time.time()
+    playing_since = stream.started + stream.first_audio_after
+    in_hand = stream.audio_seconds - (time.monotonic() - playing_since)
+    return time.time() + max(0.0, in_hand)
+
+
 class TTSConsumer(AsyncWebsocketConsumer):
     """Takes synthesis requests from one socket and streams their audio back in order."""
 
@@ -202,7 +215,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return
         assert stream.job is not None
         for index, text in stream.take_dispatchable():
-            job: SynthesizeJob = {**stream.job, "index": index, "text": text}
+            job: SynthesizeJob = {**stream.job, "index": index, "text": text, "due": due(stream)}
             try:
                 await self.channel_layer.send(WORKER_CHANNEL, job)
             except ChannelFull:

@@ -32,7 +32,7 @@ def ensure_embedded_workers() -> None:
     # An empty context: the workers serve every connection, so they must not inherit the
     # context variables of the one whose arrival happened to start them.
     _listeners[loop, layer] = loop.create_task(
-        serve_worker_channel(layer, settings.TTS_SYNTHESIS_THREADS),
+        serve_worker_channel(layer, settings.TTS_WORKER_CAPACITY),
         name="tts-workers",
         context=contextvars.Context(),
     )
@@ -40,9 +40,11 @@ def ensure_embedded_workers() -> None:
 
 
 async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:
-    """Run up to `slots` jobs at once, taking a job off the worker channel only when one is free.
+    """Take jobs off the worker channel as they come, up to `slots` not finished yet.
 
-    Jobs wait on the channel, where any free worker (here or in a `runworker`) can take them.
+    The jobs taken share the synthesis threads sentence by sentence, the sentence due soonest
+    first (synthesis/scheduling.py), which is only possible for jobs this process holds. Beyond
+    `slots` they wait on the channel, and beyond its capacity requests get `server_busy`.
     One listener per process, because the in-memory layer loses track of a second coroutine
     waiting on the same channel.
     """

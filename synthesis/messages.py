@@ -42,6 +42,9 @@ class SynthesizeJob(TypedDict):
     volume: float
     sample_rate: int
     word_timestamps: bool
+    # Wall-clock time (time.time()) by which the client needs this chunk's audio; workers
+    # synthesize what is due soonest first (synthesis/scheduling.py).
+    due: float
 
 
 class WordStamp(TypedDict):
@@ -100,4 +103,5 @@ def synthesize_job(
         "volume": voice.volume,
         "sample_rate": request.sample_rate,
         "word_timestamps": request.word_timestamps,
+        "due": 0.0,
     }

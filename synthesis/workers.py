@@ -8,12 +8,10 @@ database_sync_to_async, so a long chunk cannot stall the rest of the process.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.consumer import AsyncConsumer
@@ -32,14 +30,16 @@ from .engine import (
     wav_bytes,
 )
 from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
+from .scheduling import DeadlineExecutor
 
 logger = logging.getLogger(__name__)
 
 # Copies of the voice models that also report phoneme timings (engine/piper.py).
 ALIGNED_MODELS_DIR = settings.DATA_DIR / "aligned-models"
 
-synthesis_threads = ThreadPoolExecutor(
-    max_workers=settings.TTS_SYNTHESIS_THREADS, thread_name_prefix="tts-synthesis"
+# Each sentence runs when its turn comes: the one whose audio is needed soonest goes first.
+synthesis_threads = DeadlineExecutor(
+    settings.TTS_SYNTHESIS_THREADS, "tts-synthesis", express=settings.TTS_EXPRESS_THREADS
 )
 
 
@@ -99,16 +99,16 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     A chunk of several sentences thus starts playing after its first sentence, not its last.
     The chunk's last part is an empty one marked `last`.
     """
-    loop = asyncio.get_running_loop()
     interrupt = Interrupt()
     sentences = synthesize_sentences(job, interrupt)
     part = 0
     started = time.monotonic()
+    due = job["due"]  # when the chunk's first sentence is needed; later ones are needed later
     # A cancel in this process interrupts the sentence being synthesized (cancellation.py).
     cancellation.started(job["stream"], interrupt)
     try:
         while True:
-            sentence = await loop.run_in_executor(synthesis_threads, next_sentence, job, sentences)
+            sentence = await synthesis_threads.run(due, next_sentence, job, sentences)
             if sentence is CANCELLED:
                 logger.debug(
                     "Chunk %s of request %s: cancelled, %s",
@@ -127,6 +127,7 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
                     return
                 break
             pcm, words = sentence
+            due += len(pcm) / 2 / job["sample_rate"]
             # The words go with the sentence's last part, so they never precede their audio.
             pieces = [pcm[i : i + MAX_PART_BYTES] for i in range(0, len(pcm), MAX_PART_BYTES)]
             pieces = pieces or [b""]
@@ -227,4 +228,4 @@ async def synthesize_wav(
         )
         return wav_bytes(float_to_pcm16(engine.synthesize(text, options)), engine.sample_rate)
 
-    return await asyncio.get_running_loop().run_in_executor(synthesis_threads, render)
+    return await synthesis_threads.run(time.time(), render)  # a person is waiting: due now

@@ -186,6 +186,7 @@ async def test_it_answers_server_busy_when_the_worker_channel_is_full(connect, s
     # two are being synthesized, one waits on the channel, and the rest find it full.
     # (The in-memory layer reads `channel_capacity` only as compiled patterns.)
     only_one_job = [(re.compile(r"^tts-synthesize$"), 1)]
+    settings.TTS_WORKER_CAPACITY = 1  # and the embedded workers hold one more
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",

@@ -173,6 +173,9 @@ STATIC_ROOT = DATA_DIR / "static"
 # The channel layer carries synthesis jobs to the workers and audio back to the sockets.
 REDIS_URL = env_str("REDIS_URL", "")
 TTS_WORKER_CHANNEL = "tts-synthesize"
+# Chunks that may wait on the worker channel (then `server_busy`); an embedded worker process
+# also holds at most this many in its own queue.
+TTS_WORKER_CAPACITY = env_int("TTS_WORKER_CAPACITY", 1000, 1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -180,7 +183,7 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "capacity": 200,
-                "channel_capacity": {TTS_WORKER_CHANNEL: env_int("TTS_WORKER_CAPACITY", 1000, 1)},
+                "channel_capacity": {TTS_WORKER_CHANNEL: TTS_WORKER_CAPACITY},
             },
         }
     }
@@ -190,7 +193,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": env_int("TTS_WORKER_CAPACITY", 1000, 1)},
+            "CONFIG": {"capacity": TTS_WORKER_CAPACITY},
         }
     }
 
@@ -210,6 +213,9 @@ TTS_EMBEDDED_WORKERS = env_bool("TTS_EMBEDDED_WORKERS", not REDIS_URL)
 TTS_PRELOAD_VOICES = env_bool("TTS_PRELOAD_VOICES", True)
 # How many chunks this process synthesizes at once (embedded workers, or one `runworker`).
 TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
+# Extra threads that start an urgent sentence (a new request's first one) at once when the
+# others are busy with work that can wait, instead of after their current sentences.
+TTS_EXPRESS_THREADS = env_int("TTS_EXPRESS_THREADS", 1, 0)
 # onnxruntime threads per synthesis; threads x this should not exceed the cores.
 TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # A request's first chunk decides how soon the client hears anything, and it is synthesized

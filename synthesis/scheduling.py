@@ -1,0 +1,112 @@
+"""The synthesis threads, and the order in which they take work: earliest deadline first.
+
+Every step of synthesis (one sentence) carries the wall-clock time by which its audio is
+needed: now for a request's first chunk, later for a chunk whose request has seconds of audio
+already waiting at the client. A free thread takes the step due soonest, so a stream whose
+client is about to run out of audio goes ahead of one that has plenty.
+
+A sentence cannot be paused once started, and a long one takes a second or more. So that a new
+request is not kept waiting behind other requests' long sentences, an express thread runs an
+urgent step (due within `urgent_within` seconds) at once when every regular thread is busy and
+at least one of them with work that is not urgent. The cores are then briefly shared three
+ways; the work that was not urgent has audio in hand to cover it. When everything is urgent
+(more load than the machine can serve), the express thread stays idle, because sharing the
+cores more thinly would only lower throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# How often an idle express thread looks again while only work that is not urgent waits.
+_EXPRESS_RECHECK_SECONDS = 0.02
+
+
+class DeadlineExecutor:
+    """A pool of threads that runs the submitted call with the earliest `due` first.
+
+    Calls with equal `due` run in the order they were submitted.
+    """
+
+    def __init__(
+        self, threads: int, name: str, express: int = 0, urgent_within: float = 0.5
+    ) -> None:
+        self.threads = threads
+        self.express = express
+        self.name = name
+        self.urgent_within = urgent_within
+        self._queue: list[tuple[float, int, Callable[[], Any], Future[Any]]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        # The due time of what each regular thread is running, None when it is free.
+        self._running: list[float | None] = [None] * threads
+        self._started = False
+
+    def submit(self, due: float, function: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._changed:
+            if not self._started:
+                self._start()
+            heapq.heappush(self._queue, (due, next(self._order), lambda: function(*args), future))
+            self._changed.notify_all()
+        return future
+
+    async def run(self, due: float, function: Callable[..., T], *args: Any) -> T:
+        """Run `function(*args)` on a thread when it is its turn, and wait for the result."""
+        return await asyncio.wrap_future(self.submit(due, function, *args))
+
+    def _start(self) -> None:
+        for number in range(self.threads):
+            threading.Thread(
+                target=self._work, args=(number,), name=f"{self.name}_{number}", daemon=True
+            ).start()
+        for number in range(self.express):
+            threading.Thread(
+                target=self._work, args=(None,), name=f"{self.name}_express_{number}", daemon=True
+            ).start()
+        self._started = True
+
+    def _express_may_take(self) -> bool:
+        """Whether an express thread should run the first waiting call now (lock held)."""
+        urgent = time.time() + self.urgent_within
+        return (
+            self._queue[0][0] <= urgent
+            and all(due is not None for due in self._running)
+            and any(due is not None and due > urgent for due in self._running)
+        )
+
+    def _work(self, slot: int | None) -> None:
+        """Run calls forever; `slot` is the regular thread's number, None for express ones."""
+        while True:
+            with self._changed:
+                while True:
+                    if self._queue and (slot is not None or self._express_may_take()):
+                        break
+                    # An express thread re-checks while work waits: time makes work urgent.
+                    express_wait = (
+                        _EXPRESS_RECHECK_SECONDS if slot is None and self._queue else None
+                    )
+                    self._changed.wait(express_wait)
+                due, _order, call, future = heapq.heappop(self._queue)
+                if slot is not None:
+                    self._running[slot] = due
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(call())
+                    except BaseException as error:  # handed to whoever awaits the future
+                        future.set_exception(error)
+            finally:
+                if slot is not None:
+                    with self._changed:
+                        self._running[slot] = None
+                        self._changed.notify_all()

@@ -1,0 +1,54 @@
+"""Sharing the synthesis threads: the sentence whose audio is needed soonest goes first."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from synthesis.scheduling import DeadlineExecutor
+
+
+async def test_a_free_thread_takes_the_call_due_soonest():
+    executor = DeadlineExecutor(1, "test-deadlines")
+    release = threading.Event()
+    ran: list[str] = []
+    busy = executor.submit(0.0, release.wait)  # holds the only thread
+    calls = [executor.submit(due, ran.append, name) for due, name in [(3, "c"), (1, "a"), (2, "b")]]
+    calls.append(executor.submit(2, ran.append, "b2"))  # same due: in the order submitted
+    release.set()
+    busy.result(timeout=5)
+    for call in calls:
+        call.result(timeout=5)
+    assert ran == ["a", "b", "b2", "c"]
+
+
+async def test_a_failing_call_hands_its_exception_to_the_caller():
+    executor = DeadlineExecutor(1, "test-failures")
+    try:
+        await executor.run(0.0, int, "not a number")
+    except ValueError as error:
+        assert "not a number" in str(error)
+    else:
+        raise AssertionError("the ValueError was lost")
+    assert await executor.run(0.0, int, "42") == 42
+
+
+def test_an_urgent_call_does_not_wait_for_one_that_can():
+    executor = DeadlineExecutor(1, "test-express", express=1, urgent_within=0.5)
+    release = threading.Event()
+    later = executor.submit(time.time() + 10, release.wait)  # has ten seconds to spare
+    assert executor.submit(time.time(), lambda: "now").result(timeout=5) == "now"
+    assert not later.done()
+    release.set()
+    assert later.result(timeout=5) is True
+
+
+def test_when_everything_is_urgent_the_express_thread_stays_out():
+    executor = DeadlineExecutor(1, "test-overload", express=1, urgent_within=0.5)
+    release = threading.Event()
+    running = executor.submit(time.time(), release.wait)  # urgent too
+    waiting = executor.submit(time.time(), lambda: "done")
+    assert not release.wait(0.3) and not waiting.done()  # no third way to share the cores
+    release.set()
+    assert running.result(timeout=5) is True
+    assert waiting.result(timeout=5) == "done"
