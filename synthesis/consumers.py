@@ -39,17 +39,23 @@ CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
 
 
-def due(stream: RequestStream) -> float:
-    """When the client will need the next chunk's audio: now, less the audio it has in hand.
+# Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
+# one being dispatched count at most this long, so a due time is never later than the need.
+SECONDS_PER_CHAR_AT_LEAST = 1 / 30
 
-    The first chunk is needed at once. After it, the client plays what it was sent; whatever
-    has not been played yet is how long the next chunk may take.
+
+def due(stream: RequestStream, index: int) -> float:
+    """When the client will need chunk `index`'s audio (wall clock, for the workers' order).
+
+    The first chunk is needed at once. After it, the client plays what it was sent; what it has
+    not played yet, and the chunks before `index` not delivered yet, are how long it may take.
     """
     if stream.first_audio_after is None:
         return time.time()
     playing_since = stream.started + stream.first_audio_after
-    in_hand = stream.audio_seconds - (time.monotonic() - playing_since)
-    return time.time() + max(0.0, in_hand)
+    in_hand = max(0.0, stream.audio_seconds - (time.monotonic() - playing_since))
+    ahead = sum(len(text) for text in stream.chunks[stream.next_deliver : index])
+    return time.time() + in_hand + ahead * SECONDS_PER_CHAR_AT_LEAST
 
 
 class TTSConsumer(AsyncWebsocketConsumer):
@@ -215,7 +221,12 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return
         assert stream.job is not None
         for index, text in stream.take_dispatchable():
-            job: SynthesizeJob = {**stream.job, "index": index, "text": text, "due": due(stream)}
+            job: SynthesizeJob = {
+                **stream.job,
+                "index": index,
+                "text": text,
+                "due": due(stream, index),
+            }
             try:
                 await self.channel_layer.send(WORKER_CHANNEL, job)
             except ChannelFull:

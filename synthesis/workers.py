@@ -8,6 +8,7 @@ database_sync_to_async, so a long chunk cannot stall the rest of the process.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -108,7 +109,14 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     cancellation.started(job["stream"], interrupt)
     try:
         while True:
-            sentence = await synthesis_threads.run(due, next_sentence, job, sentences)
+            step = synthesis_threads.submit(due, next_sentence, job, sentences)
+            interrupt.on_interrupt = step.cancel  # if it is still waiting for a thread, drop it
+            try:
+                sentence = await asyncio.wrap_future(step)
+            except asyncio.CancelledError:
+                if not step.cancelled():
+                    raise  # this task itself is being cancelled
+                sentence = CANCELLED
             if sentence is CANCELLED:
                 logger.debug(
                     "Chunk %s of request %s: cancelled, %s",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +96,13 @@ class Interrupt:
 
     def __init__(self) -> None:
         self.run_options = onnxruntime.RunOptions()
+        # Called by interrupt(), e.g. to drop work that has not started yet.
+        self.on_interrupt: Callable[[], object] | None = None
 
     def interrupt(self) -> None:
         self.run_options.terminate = True
+        if self.on_interrupt is not None:
+            self.on_interrupt()
 
     @property
     def interrupted(self) -> bool:
