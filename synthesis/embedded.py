@@ -9,6 +9,7 @@ import logging
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
+from .heartbeat import heartbeat_forever, worker_name
 from .messages import WORKER_CHANNEL
 from .workers import handle_job
 
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 # One listener per event loop and channel layer (tests swap both; a server has one of each).
 _listeners: dict[tuple[asyncio.AbstractEventLoop, BaseChannelLayer], asyncio.Task[None]] = {}
+_heartbeats: set[asyncio.Task[None]] = set()
 
 
 def ensure_embedded_workers() -> None:
@@ -31,12 +33,26 @@ def ensure_embedded_workers() -> None:
         del _listeners[stale]
     # An empty context: the workers serve every connection, so they must not inherit the
     # context variables of the one whose arrival happened to start them.
-    _listeners[loop, layer] = loop.create_task(
+    listener = _listeners[loop, layer] = loop.create_task(
         serve_worker_channel(layer, settings.TTS_WORKER_CAPACITY),
         name="tts-workers",
         context=contextvars.Context(),
     )
+    # For /readyz: the workers are alive as long as their listener is.
+    _heartbeats.add(
+        loop.create_task(
+            heartbeat_forever(worker_name(), lambda: not listener.done()),
+            name="tts-heartbeat",
+            context=contextvars.Context(),
+        )
+    )
     logger.info("Started %d embedded synthesis workers", settings.TTS_SYNTHESIS_THREADS)
+
+
+def workers_running() -> bool:
+    """Whether this process's embedded workers listen on the running loop."""
+    loop = asyncio.get_running_loop()
+    return any(key[0] is loop and not task.done() for key, task in _listeners.items())
 
 
 async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:

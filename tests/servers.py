@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 class Deployment:
     port: int
     env: dict[str, str]
+    workers: list[subprocess.Popen]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, dict]:
+        """GET a JSON endpoint; returns the status and the decoded body."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
 
     def manage(self, *arguments: str) -> None:
         """Run a management command as another process of the deployment would."""
@@ -65,8 +76,13 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
 
 
 @contextlib.contextmanager
-def deployment(data_dir: Path, workers: int = 0, **settings: str) -> Iterator[Deployment]:
-    """Migrate a fresh database in `data_dir`, start Daphne and `workers` runworker processes."""
+def deployment(
+    data_dir: Path, workers: int = 0, warm_up: bool = True, **settings: str
+) -> Iterator[Deployment]:
+    """Migrate a fresh database in `data_dir`, start Daphne and `workers` runworker processes.
+
+    With `warm_up`, one request is spoken before the deployment is handed over.
+    """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
         "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
@@ -98,11 +114,12 @@ def deployment(data_dir: Path, workers: int = 0, **settings: str) -> Iterator[De
     ]
     try:
         wait_for_port(port, daphne)
-        running = Deployment(port, env)
-        # Once the voices are loaded and warm, as on a server that has been up for a while;
-        # the tests measure steady behaviour, not the start-up.
-        warm_up = running.speak("Warming up, both the first chunk and the ones after it.")
-        assert warm_up[-1]["status"] == "complete"
+        running = Deployment(port, env, processes[1:])
+        if warm_up:
+            # Once the voices are loaded and warm, as on a server that has been up for a while;
+            # the tests measure steady behaviour, not the start-up.
+            spoken = running.speak("Warming up, both the first chunk and the ones after it.")
+            assert spoken[-1]["status"] == "complete"
         yield running
     finally:
         for process in processes:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Iterator
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+import websockets
 
 from .conftest import require_service
 from .servers import Deployment, deployment
 
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
+# And another for deployments whose workers come and go.
+LONELY_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +54,52 @@ def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_deploy
     finally:
         redis_deployment.manage("shell", "-c", edit + "v.default_speed = 1.0; v.save()")
     assert after < before * 0.8
+
+
+def test_readyz_is_ready_with_a_worker_on_redis(redis_deployment):
+    status, body = redis_deployment.get("/readyz")
+    assert status == 200, body
+    assert body["checks"] == {"database": "ok", "channel_layer": "ok", "workers": "ok"}
+
+
+def test_readyz_tells_the_load_balancer_when_the_last_worker_is_gone(tmp_path):
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    with deployment(
+        tmp_path, workers=1, warm_up=False, REDIS_URL=LONELY_REDIS_URL, TTS_HEARTBEAT_SECONDS="0.3"
+    ) as running:
+        assert wait_for(lambda: running.get("/readyz")[0] == 200, 30), running.get("/readyz")
+        running.workers[0].send_signal(signal.SIGKILL)
+        assert wait_for(lambda: running.get("/readyz")[0] == 503, 5)
+        status, body = running.get("/readyz")
+        assert body["status"] == "not ready"
+        assert body["checks"]["workers"].startswith("failed: no synthesis worker")
+        assert body["checks"]["database"] == body["checks"]["channel_layer"] == "ok"
+        assert running.get("/healthz") == (200, {"status": "ok"})
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployment):
+    # redis-py 8 times reads out after 5 s by default, as long as a blocking receive waits:
+    # without a longer timeout both the socket's consumer and the worker died when idle.
+    async def speak_after_a_pause() -> list[dict]:
+        url = f"ws://127.0.0.1:{redis_deployment.port}/ws/tts/"
+        async with websockets.connect(url) as ws:
+            await asyncio.sleep(7)
+            await ws.send(json.dumps({"text": "Still here after a pause.", "voice_id": "joe"}))
+            messages = [json.loads(await asyncio.wait_for(ws.recv(), 30))]
+            while messages[-1]["status"] == "chunk":
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            return messages
+
+    messages = asyncio.run(speak_after_a_pause())
+    assert messages[-1]["status"] == "complete", messages[-1]
+    assert all(worker.poll() is None for worker in redis_deployment.workers)

@@ -181,7 +181,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, which is exactly how
+                # long channels-redis's blocking receive (BZPOPMIN) waits: an idle consumer or
+                # runworker then dies with "Timeout reading". Allow longer than that wait, so
+                # a dead connection is still noticed.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "capacity": 200,
                 "channel_capacity": {TTS_WORKER_CHANNEL: TTS_WORKER_CAPACITY},
             },
@@ -216,6 +220,8 @@ TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
 # Extra threads that start an urgent sentence (a new request's first one) at once when the
 # others are busy with work that can wait, instead of after their current sentences.
 TTS_EXPRESS_THREADS = env_int("TTS_EXPRESS_THREADS", 1, 0)
+# How often each worker process tells /readyz it is alive; three missed beats make it missing.
+TTS_HEARTBEAT_SECONDS = env_float("TTS_HEARTBEAT_SECONDS", 5.0, 0.1)
 # onnxruntime threads per synthesis; threads x this should not exceed the cores.
 TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # A request's first chunk decides how soon the client hears anything, and it is synthesized

@@ -3,12 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+from synthesis.health import healthz, readyz
 from synthesis.views import demo_page
 from voices.views import preview_voice, voice_list
 
 urlpatterns = [
     path("", demo_page, name="index"),
     path("api/voices/", voice_list, name="voice-list"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/voices/preview/", preview_voice, name="voice-preview"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,80 @@
+"""Health checks for load balancers: `/healthz` (alive) and `/readyz` (able to serve speech).
+
+Ready means: the database answers, a message sent through the channel layer comes back, and a
+synthesis worker has reported in recently (synthesis/heartbeat.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from .embedded import ensure_embedded_workers, workers_running
+from .heartbeat import HEARTBEAT_KEY, missing_after
+
+CHANNEL_ROUND_TRIP_TIMEOUT = 2.0
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and answering HTTP."""
+    return JsonResponse({"status": "ok"})
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Whether this process can serve speech now; 503 with the failing checks if not."""
+    # In the embedded mode the workers start with the first connection; a load balancer's
+    # first probe is as good a first connection as any.
+    ensure_embedded_workers()
+    checks = {
+        "database": await _check(sync_to_async(_database_answers)()),
+        "channel_layer": await _check(_channel_round_trip()),
+        "workers": await _check(_worker_seen()),
+    }
+    ready = all(result == "ok" for result in checks.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def _check(probe: Any) -> str:
+    try:
+        result: str = await probe
+    except Exception as error:
+        return f"failed: {error.__class__.__name__}: {error}"
+    return result
+
+
+def _database_answers() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+async def _channel_round_trip() -> str:
+    layer = get_channel_layer()
+    if layer is None:
+        return "failed: no channel layer is configured"
+    channel = await layer.new_channel("readyz.")
+    await layer.send(channel, {"type": "readyz.ping"})
+    try:
+        await asyncio.wait_for(layer.receive(channel), CHANNEL_ROUND_TRIP_TIMEOUT)
+    except TimeoutError:
+        return f"failed: no answer within {CHANNEL_ROUND_TRIP_TIMEOUT:g} s"
+    return "ok"
+
+
+async def _worker_seen() -> str:
+    if settings.TTS_EMBEDDED_WORKERS and workers_running():
+        return "ok"  # this process's own workers
+    if await cache.aget(HEARTBEAT_KEY) is None:
+        return f"failed: no synthesis worker has reported in the last {missing_after()} s"
+    return "ok"
