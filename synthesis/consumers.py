@@ -44,6 +44,14 @@ CLOSE_IDLE = 4408
 SECONDS_PER_CHAR_AT_LEAST = 1 / 30
 
 
+def audio_in_hand(stream: RequestStream) -> float:
+    """Seconds of audio the client has been sent and not played yet (0 before the first)."""
+    if stream.first_audio_after is None:
+        return 0.0
+    playing_since = stream.started + stream.first_audio_after
+    return max(0.0, stream.audio_seconds - (time.monotonic() - playing_since))
+
+
 def due(stream: RequestStream, index: int) -> float:
     """When the client will need chunk `index`'s audio (wall clock, for the workers' order).
 
@@ -52,10 +60,8 @@ def due(stream: RequestStream, index: int) -> float:
     """
     if stream.first_audio_after is None:
         return time.time()
-    playing_since = stream.started + stream.first_audio_after
-    in_hand = max(0.0, stream.audio_seconds - (time.monotonic() - playing_since))
     ahead = sum(len(text) for text in stream.chunks[stream.next_deliver : index])
-    return time.time() + in_hand + ahead * SECONDS_PER_CHAR_AT_LEAST
+    return time.time() + audio_in_hand(stream) + ahead * SECONDS_PER_CHAR_AT_LEAST
 
 
 class TTSConsumer(AsyncWebsocketConsumer):
@@ -227,23 +233,33 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 "text": text,
                 "due": due(stream, index),
             }
-            try:
-                await self.channel_layer.send(WORKER_CHANNEL, job)
-            except ChannelFull:
-                await self.end_request(
-                    stream,
-                    protocol.error_message(
-                        "server_busy",
-                        "The server has too much to synthesize right now; try again shortly.",
-                        stream.request_id,
-                    ),
-                )
+            if not await self.send_job(stream, job):
                 return
         if stream.owes_audio:
             self.restart_deadline(stream)
         elif stream.deadline is not None:
             stream.deadline.cancel()  # an open stream waiting for text has no deadline
         self.restart_idle_clock()
+
+    async def send_job(self, stream: RequestStream, job: SynthesizeJob) -> bool:
+        """Hand a chunk to the workers; if that fails, end the request with why (False)."""
+        try:
+            await self.channel_layer.send(WORKER_CHANNEL, job)
+        except ChannelFull:
+            message = "The server has too much to synthesize right now; try again shortly."
+        except Exception:
+            # The channel layer itself failed (Redis is unreachable, ...): this request cannot
+            # go on, but the socket and the process can.
+            logger.exception(
+                "Could not send a chunk of request %s to the workers", job["request_id"]
+            )
+            message = "The synthesis workers cannot be reached right now; try again shortly."
+        else:
+            return True
+        await self.end_request(
+            stream, protocol.error_message("server_busy", message, stream.request_id)
+        )
+        return False
 
     async def tts_audio(self, event: AudioPart) -> None:
         """Called with a part of a chunk's audio from a worker: send what is now in order."""
@@ -355,23 +371,56 @@ class TTSConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_IDLE)
 
     def restart_deadline(self, stream: RequestStream) -> None:
-        """Each step forward restarts a request's deadline; with none for too long, it fails."""
+        """Each step forward restarts a request's deadline (fail_stalled).
+
+        A client with audio in hand can wait that much longer: its chunks are not due yet, and
+        busy workers rightly serve others first.
+        """
         if stream.deadline is not None:
             stream.deadline.cancel()
         loop = asyncio.get_running_loop()
         stream.deadline = loop.call_later(
-            settings.TTS_CHUNK_DEADLINE, lambda: asyncio.ensure_future(self.fail_stalled(stream))
+            settings.TTS_CHUNK_DEADLINE + audio_in_hand(stream),
+            lambda: asyncio.ensure_future(self.fail_stalled(stream)),
         )
 
     async def fail_stalled(self, stream: RequestStream) -> None:
+        """No progress for TTS_CHUNK_DEADLINE: send the chunks out again, once; then give up.
+
+        The channel layer delivers at most once: a job can be lost with the worker holding it.
+        A re-sent chunk may reach any worker; if the first copy was only slow, whichever
+        answer comes first is used and the other is ignored as a duplicate.
+        """
         if self.streams.get(stream.request_id) is not stream:
+            return
+        waiting = stream.in_flight_chunks()
+        if waiting and not stream.resent.intersection(waiting):
+            assert stream.job is not None
+            logger.warning(
+                "Request %s: no audio for %g s; sending chunks %s again",
+                stream.request_id,
+                settings.TTS_CHUNK_DEADLINE,
+                ", ".join(map(str, waiting)),
+            )
+            stream.resent.update(waiting)
+            for index in waiting:
+                job: SynthesizeJob = {
+                    **stream.job,
+                    "index": index,
+                    "text": stream.chunks[index],
+                    "due": time.time(),  # late already
+                }
+                if not await self.send_job(stream, job):
+                    return
+            self.restart_deadline(stream)
             return
         await self.end_request(
             stream,
             protocol.error_message(
                 "synthesis_failed",
-                f"No audio was produced for {settings.TTS_CHUNK_DEADLINE:g} seconds; "
-                "the request was abandoned. Try again.",
+                f"No audio was produced for {settings.TTS_CHUNK_DEADLINE:g} seconds, "
+                "even after sending the text to the workers again; the request was abandoned. "
+                "Try again.",
                 stream.request_id,
             ),
         )

@@ -70,6 +70,8 @@ class RequestStream:
     pending: dict[tuple[int, int], tuple[bytes, bool, list[WordStamp]]] = field(
         default_factory=dict
     )
+    # Chunks sent to the workers a second time, after the first copy brought nothing.
+    resent: set[int] = field(default_factory=set)
 
     @property
     def done(self) -> bool:
@@ -80,6 +82,10 @@ class RequestStream:
         for timer in (self.deadline, self.flush_timer):
             if timer is not None:
                 timer.cancel()
+
+    def in_flight_chunks(self) -> list[int]:
+        """The chunks sent to the workers whose audio has not all come back."""
+        return list(range(self.next_deliver, self.next_dispatch))
 
     @property
     def in_flight(self) -> bool:
@@ -147,7 +153,8 @@ class RequestStream:
         """
         if index < self.next_deliver or (index == self.next_deliver and part < self.next_part):
             return []  # a duplicate of something already delivered
-        self.pending[(index, part)] = (audio, last, list(words))
+        # The first copy of a part wins: a re-sent chunk's answer may race the original's.
+        self.pending.setdefault((index, part), (audio, last, list(words)))
         deliverable = []
         while (self.next_deliver, self.next_part) in self.pending:
             audio, last, words = self.pending.pop((self.next_deliver, self.next_part))

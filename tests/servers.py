@@ -25,7 +25,25 @@ ROOT = Path(__file__).resolve().parent.parent
 class Deployment:
     port: int
     env: dict[str, str]
+    data_dir: Path
     workers: list[subprocess.Popen]
+
+    def start_worker(self) -> subprocess.Popen:
+        """Start one more `runworker tts-synthesize` process; it is stopped with the rest."""
+        with open(self.data_dir / f"worker{len(self.workers)}.log", "wb") as output:
+            worker = subprocess.Popen(
+                [sys.executable, "manage.py", "runworker", "tts-synthesize"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=output,
+            )
+        self.workers.append(worker)
+        return worker
+
+    def log(self) -> str:
+        """What Daphne has logged so far."""
+        return (self.data_dir / "daphne.log").read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -108,13 +126,11 @@ def deployment(
         "ttsproject.asgi:application",
         log="daphne.log",
     )
-    processes = [daphne] + [
-        start(python, "manage.py", "runworker", "tts-synthesize", log=f"worker{n}.log")
-        for n in range(workers)
-    ]
+    running = Deployment(port, env, data_dir, [])
+    for _ in range(workers):
+        running.start_worker()
     try:
         wait_for_port(port, daphne)
-        running = Deployment(port, env, processes[1:])
         if warm_up:
             # Once the voices are loaded and warm, as on a server that has been up for a while;
             # the tests measure steady behaviour, not the start-up.
@@ -122,6 +138,7 @@ def deployment(
             assert spoken[-1]["status"] == "complete"
         yield running
     finally:
+        processes = [daphne, *running.workers]
         for process in processes:
             process.terminate()
         for process in processes:

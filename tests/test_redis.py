@@ -8,6 +8,7 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -103,3 +104,70 @@ def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployme
     messages = asyncio.run(speak_after_a_pause())
     assert messages[-1]["status"] == "complete", messages[-1]
     assert all(worker.poll() is None for worker in redis_deployment.workers)
+
+
+LONG_TEXT = " ".join(
+    f"This is sentence number {n} of a long answer, and it takes a moment to say."
+    for n in range(12)
+)
+
+
+def speak_through(running: Deployment, during: Callable[[], None]) -> list[dict]:
+    """Speak LONG_TEXT; call `during()` once its first chunk has arrived."""
+
+    async def exchange() -> list[dict]:
+        async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
+            await ws.send(json.dumps({"text": LONG_TEXT, "voice_id": "joe"}))
+            messages = [json.loads(await asyncio.wait_for(ws.recv(), 60))]
+            during()
+            while messages[-1]["status"] == "chunk":
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+            return messages
+
+    return asyncio.run(exchange())
+
+
+@pytest.fixture
+def failing_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """One worker on Redis, and a short deadline before chunks are sent again."""
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    with deployment(
+        tmp_path, workers=1, REDIS_URL=LONELY_REDIS_URL, TTS_CHUNK_DEADLINE="2"
+    ) as running:
+        yield running
+
+
+def test_a_request_survives_its_worker_being_killed(failing_deployment):
+    healthy = speak_through(failing_deployment, lambda: None)
+    assert healthy[-1]["status"] == "complete"
+
+    def replace_the_worker() -> None:
+        failing_deployment.workers[0].send_signal(signal.SIGKILL)
+        failing_deployment.start_worker()
+
+    messages = speak_through(failing_deployment, replace_the_worker)
+    assert messages[-1]["status"] == "complete", messages[-1]
+    chunks = messages[:-1]
+    assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
+    # All of it: the lost chunks were synthesized again, not skipped.
+    seconds = messages[-1]["data"]["audio_seconds"]
+    assert seconds == pytest.approx(healthy[-1]["data"]["audio_seconds"], rel=0.1)
+    assert "sending chunks" in failing_deployment.log()
+    assert failing_deployment.speak("And the next request.")[-1]["status"] == "complete"
+
+
+def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(
+    failing_deployment,
+):
+    started = time.monotonic()
+    messages = speak_through(
+        failing_deployment, lambda: failing_deployment.workers[0].send_signal(signal.SIGKILL)
+    )
+    assert messages[-1]["status"] == "error", messages[-1]
+    assert messages[-1]["code"] == "synthesis_failed"
+    # Two deadlines (sent again after the first) plus the audio the client still had to play.
+    audio = sum(len(m["data"]["audio"]) * 3 / 4 / 2 / 24000 for m in messages[:-1])
+    assert time.monotonic() - started < 2 * 2 + audio + 3
+    failing_deployment.start_worker()
+    assert failing_deployment.speak("Back again.")[-1]["status"] == "complete"

@@ -246,8 +246,10 @@ TTS_FIRST_CHUNK_MAX_CHARS = env_int("TTS_FIRST_CHUNK_MAX_CHARS", 30, 10)
 # The second chunk is kept short as well, so it is ready before the first has been played even
 # when other requests' chunks are queued ahead of it (docs/benchmarks.md, "Stalls").
 TTS_SECOND_CHUNK_MAX_CHARS = env_int("TTS_SECOND_CHUNK_MAX_CHARS", 100, 10)
-# A request that makes no progress for this long ends with `synthesis_failed`.
-TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 30.0, 0.1)
+# Seconds a request may go without progress (beyond the audio its client still has to play)
+# before its chunks in flight are sent to the workers again; as long again, and it ends with
+# `synthesis_failed`.
+TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 10.0, 0.1)
 
 LOGGING = {
     "version": 1,
