@@ -8,11 +8,14 @@ when `runworker` processes on other machines do the work (ttsproject/settings.py
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from django.core.cache import cache
 
 from .engine import Interrupt
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "tts:cancelled:"
 # Longer than any job waits in a queue: by then the request has failed at its deadline anyway.
@@ -27,7 +30,10 @@ async def mark_cancelled(token: str) -> None:
     """Stop the run's chunks: at once in this process, before their next sentence elsewhere."""
     for interrupt in _running.pop(token, ()):
         interrupt.interrupt()
-    await cache.aset(_PREFIX + token, True, _KEEP_SECONDS)
+    try:
+        await cache.aset(_PREFIX + token, True, _KEEP_SECONDS)
+    except Exception:  # Redis is down: other machines' workers will synthesize it for nothing
+        logger.warning("Could not tell other workers that %s was cancelled", token, exc_info=True)
 
 
 def started(token: str, interrupt: Interrupt) -> None:
@@ -45,4 +51,8 @@ def finished(token: str, interrupt: Interrupt) -> None:
 
 def is_cancelled(token: str) -> bool:
     """Blocking (a Redis round trip at most); workers call it on their synthesis threads."""
-    return cache.get(_PREFIX + token) is not None
+    try:
+        return cache.get(_PREFIX + token) is not None
+    except Exception:  # without the cache, carry on: the consumer drops unwanted audio anyway
+        logger.warning("Could not check whether %s was cancelled", token, exc_info=True)
+        return False

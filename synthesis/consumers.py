@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
 from typing import Any
 
-from channels.exceptions import ChannelFull
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from voices.lookup import aget_voice_settings
@@ -34,6 +37,10 @@ def chunk_limits() -> ChunkLimits:
         rest=settings.TTS_CHUNK_MAX_CHARS,
     )
 
+
+# Retrying a channel layer that is down: first after this long, doubling up to the maximum.
+LAYER_RETRY_FIRST = 0.5
+LAYER_RETRY_MAX = 5.0
 
 CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
@@ -70,6 +77,59 @@ class TTSConsumer(AsyncWebsocketConsumer):
     streams: dict[str, RequestStream]
     timeout: int
     idle_timer: asyncio.TimerHandle | None = None
+    layer_down = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """As AsyncConsumer.__call__, but a channel layer that fails does not end the socket.
+
+        With Redis down, reading this consumer's channel raises; channels would let that kill
+        the connection. Instead, the requests waiting for workers end with an error the client
+        can act on, and reading resumes when Redis is back.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = self.receive_from_layer
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):  # the clean way out
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+
+    async def receive_from_layer(self) -> dict[str, Any]:
+        """The next message for this consumer from the channel layer, riding out outages."""
+        pause = LAYER_RETRY_FIRST
+        while True:
+            try:
+                message: dict[str, Any] = await self.channel_layer.receive(self.channel_name)
+            except Exception as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Being stopped (the socket closed): channels-redis may turn the
+                    # cancellation into a connection error, which must not look like an outage.
+                    raise asyncio.CancelledError from error
+                if not self.layer_down:
+                    self.layer_down = True
+                    logger.warning("Channel layer unavailable (%s); retrying", error)
+                await self.fail_requests_in_flight()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LAYER_RETRY_MAX)
+                continue
+            if self.layer_down:
+                self.layer_down = False
+                logger.info("Channel layer available again")
+            return message
+
+    async def fail_requests_in_flight(self) -> None:
+        """End every request that waits for the workers: their answers cannot reach us."""
+        for stream in list(self.streams.values()):
+            if stream.owes_audio:
+                await self.end_request(
+                    stream,
+                    protocol.error_message(
+                        "server_busy",
+                        "The connection to the synthesis workers was lost; try again shortly.",
+                        stream.request_id,
+                    ),
+                )
 
     async def connect(self) -> None:
         """Called when a client opens the socket: check the parameters, start the idle clock."""
@@ -115,6 +175,21 @@ class TTSConsumer(AsyncWebsocketConsumer):
             if error.request_id is None and isinstance(message, SynthesisRequest):
                 error.request_id = message.request_id
             await self.send_error(error)
+        except Exception:
+            # Something beneath us failed (the database, Redis, a bug): this message's request
+            # ends with an error, and the socket and its other requests carry on.
+            logger.exception("Could not handle a message")
+            request_id = getattr(message, "request_id", None)
+            stream = self.streams.get(request_id) if request_id else None
+            error_message = protocol.error_message(
+                "server_busy",
+                "The server could not handle this message just now; try again shortly.",
+                request_id,
+            )
+            if stream is not None:
+                await self.end_request(stream, error_message)
+            else:
+                await self.send_json(error_message)
         self.restart_idle_clock()
 
     async def take_text(self, request: SynthesisRequest) -> None:

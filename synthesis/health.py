@@ -7,6 +7,7 @@ synthesis worker has reported in recently (synthesis/heartbeat.py).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -63,7 +64,9 @@ async def _channel_round_trip() -> str:
     layer = get_channel_layer()
     if layer is None:
         return "failed: no channel layer is configured"
-    channel = await layer.new_channel("readyz.")
+    # A channel of its own rather than a process-local one ("!"): channels-redis reads those
+    # through one shared loop, which a consumer riding out a Redis outage can hold up.
+    channel = f"tts-readyz.{uuid.uuid4().hex}"
     await layer.send(channel, {"type": "readyz.ping"})
     try:
         await asyncio.wait_for(layer.receive(channel), CHANNEL_ROUND_TRIP_TIMEOUT)

@@ -142,4 +142,6 @@ def deployment(
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=10)
+            # Daphne gives each application instance 10 s to finish; with Redis a consumer
+            # sometimes hangs while channels-redis cancels its receive, and is then killed.
+            process.wait(timeout=20)

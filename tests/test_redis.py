@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,8 +17,8 @@ import pytest
 import redis
 import websockets
 
-from .conftest import require_service
-from .servers import Deployment, deployment
+from .conftest import require_service, service_reachable
+from .servers import Deployment, deployment, free_port
 
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -171,3 +174,77 @@ def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(
     assert time.monotonic() - started < 2 * 2 + audio + 3
     failing_deployment.start_worker()
     assert failing_deployment.speak("Back again.")[-1]["status"] == "complete"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Callable[[bool], None]]:
+    """A Redis server of the test's own, which it may stop and start: `switch(on)`."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed, and CI needs it")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(tmp_path),
+    ]
+    server: list[subprocess.Popen] = []
+
+    def switch(on: bool) -> None:
+        if on:
+            server.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+            assert wait_for(lambda: service_reachable(port), 10)
+        else:
+            process = server.pop()
+            process.kill()
+            process.wait()
+
+    switch(True)
+    switch.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
+    yield switch
+    for process in server:
+        process.kill()
+
+
+def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_path):
+    (tmp_path / "data").mkdir()
+    with deployment(tmp_path / "data", workers=1, REDIS_URL=own_redis.url) as running:
+
+        async def session() -> tuple[list[dict], list[dict], list[dict]]:
+            url = f"ws://127.0.0.1:{running.port}/ws/tts/?timeout=60"  # outlasts the outage
+            async with websockets.connect(url) as ws:
+
+                async def speak(text: str) -> list[dict]:
+                    await ws.send(json.dumps({"text": text, "voice_id": "joe"}))
+                    messages = [json.loads(await asyncio.wait_for(ws.recv(), 60))]
+                    while messages[-1]["status"] == "chunk":
+                        messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+                    return messages
+
+                before = await speak("Everything is fine.")
+                own_redis(False)
+                during = await speak("Is anybody there?")
+                assert running.get("/readyz")[0] == 503
+                own_redis(True)
+                running.start_worker()  # the old one died with its Redis connection
+                assert await asyncio.to_thread(
+                    wait_for, lambda: running.get("/readyz")[0] == 200, 60
+                )
+                after = await speak("Back in business, on the same socket.")
+                return before, during, after
+
+        before, during, after = asyncio.run(session())
+        assert before[-1]["status"] == "complete"
+        assert during[-1]["status"] == "error"
+        assert during[-1]["code"] == "server_busy"
+        assert "try again" in during[-1]["message"]
+        assert after[-1]["status"] == "complete", after[-1]
+        assert running.get("/healthz")[0] == 200

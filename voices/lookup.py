@@ -5,11 +5,14 @@ The cache is invalidated when a voice or its model is saved or deleted (voices/s
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
 from .models import Voice
+
+logger = logging.getLogger(__name__)
 
 CACHE_PREFIX = "voice-settings:"
 CACHE_SECONDS = 300
@@ -35,17 +38,35 @@ def cache_key(voice_id: str) -> str:
     return CACHE_PREFIX + voice_id
 
 
+async def _cached(key: str) -> object:
+    try:
+        return await cache.aget(key)
+    except Exception:  # the cache is Redis, and Redis is down: ask the database instead
+        logger.warning("Voice cache unavailable; reading the database", exc_info=True)
+        return None
+
+
+async def _remember(key: str, value: object) -> None:
+    try:
+        await cache.aset(key, value, CACHE_SECONDS)
+    except Exception:
+        logger.warning("Voice cache unavailable; not caching %s", key, exc_info=True)
+
+
 async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
-    """Return the settings of the enabled voice `voice_id`, or None if there is none."""
+    """Return the settings of the enabled voice `voice_id`, or None if there is none.
+
+    The cache only saves database queries: if it fails, the database answers.
+    """
     key = cache_key(voice_id)
-    settings = await cache.aget(key)
+    settings = await _cached(key)
     if settings is not None:
         return settings if isinstance(settings, VoiceSettings) else None
     try:
         voice = await Voice.objects.select_related("model").aget(voice_id=voice_id, enabled=True)
     except Voice.DoesNotExist:
         # Remember misses too, so a client repeating a wrong id does not hit the database.
-        await cache.aset(key, False, CACHE_SECONDS)
+        await _remember(key, False)
         return None
     settings = VoiceSettings(
         voice_id=voice.voice_id,
@@ -61,5 +82,5 @@ async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
         sentence_silence=voice.sentence_silence,
         volume=voice.volume,
     )
-    await cache.aset(key, settings, CACHE_SECONDS)
+    await _remember(key, settings)
     return settings
