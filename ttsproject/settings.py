@@ -7,6 +7,7 @@ A value that cannot be parsed stops the server at start with ImproperlyConfigure
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -172,6 +173,10 @@ STATIC_ROOT = DATA_DIR / "static"
 
 # The channel layer carries synthesis jobs to the workers and audio back to the sockets.
 REDIS_URL = env_str("REDIS_URL", "")
+# Seconds a request may go without progress (beyond the audio its client still has to play)
+# before its chunks in flight are sent to the workers again; as long again, and it ends with
+# `synthesis_failed`.
+TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 10.0, 0.1)
 TTS_WORKER_CHANNEL = "tts-synthesize"
 # Chunks that may wait on the worker channel (then `server_busy`); an embedded worker process
 # also holds at most this many in its own queue.
@@ -188,6 +193,9 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "capacity": 200,
                 "channel_capacity": {TTS_WORKER_CHANNEL: TTS_WORKER_CAPACITY},
+                # A message nobody took by the time its request has failed (no progress for
+                # two chunk deadlines) is of no use to anyone.
+                "expiry": max(1, math.ceil(2 * TTS_CHUNK_DEADLINE)),
             },
         }
     }
@@ -246,10 +254,6 @@ TTS_FIRST_CHUNK_MAX_CHARS = env_int("TTS_FIRST_CHUNK_MAX_CHARS", 30, 10)
 # The second chunk is kept short as well, so it is ready before the first has been played even
 # when other requests' chunks are queued ahead of it (docs/benchmarks.md, "Stalls").
 TTS_SECOND_CHUNK_MAX_CHARS = env_int("TTS_SECOND_CHUNK_MAX_CHARS", 100, 10)
-# Seconds a request may go without progress (beyond the audio its client still has to play)
-# before its chunks in flight are sent to the workers again; as long again, and it ends with
-# `synthesis_failed`.
-TTS_CHUNK_DEADLINE = env_float("TTS_CHUNK_DEADLINE", 10.0, 0.1)
 
 LOGGING = {
     "version": 1,
