@@ -1,0 +1,142 @@
+"""`manage.py serve`: Daphne, and with Redis the synthesis workers, kept running together.
+
+    python manage.py serve [--host 127.0.0.1] [--port 8000] [--workers N] [--grace 30]
+
+One process per role, supervised from here: Daphne on the port, and (with REDIS_URL, where the
+web process does not synthesize) N `runworker tts-synthesize` processes, one per core unless
+--workers says otherwise. A worker that exits is started again, after a pause that grows while
+it keeps failing at once. SIGTERM or Ctrl-C stops them all: SIGTERM to each, SIGKILL to what is
+left after --grace seconds. If Daphne itself exits, so does serve, with its exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+# A worker that lived shorter than this counts as failing at start; its restarts back off.
+HEALTHY_AFTER_SECONDS = 10.0
+FIRST_RESTART_DELAY = 1.0
+LONGEST_RESTART_DELAY = 30.0
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restart_delay: float = FIRST_RESTART_DELAY
+    restart_at: float | None = None
+    restarts: int = field(default=0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)
+        self.started = time.monotonic()
+        self.restart_at = None
+
+
+class Command(BaseCommand):
+    help = "Serve the WebSocket API with Daphne and, with REDIS_URL, supervised workers."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="runworker processes (default: one per core with REDIS_URL, else none)",
+        )
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=30.0,
+            help="seconds to wait for the processes to stop before killing them",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workers = options["workers"]
+        if workers is None:
+            workers = (os.cpu_count() or 1) if not settings.TTS_EMBEDDED_WORKERS else 0
+        if workers and not settings.REDIS_URL:
+            self.stderr.write("--workers needs REDIS_URL: without it nothing connects them.")
+            sys.exit(2)
+        python = sys.executable
+        manage = [python, os.path.abspath(sys.argv[0])]
+        daphne = Child(
+            "daphne",
+            [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"])]
+            + ["ttsproject.asgi:application"],
+        )
+        children = [daphne] + [
+            Child(f"worker {number}", [*manage, "runworker", settings.TTS_WORKER_CHANNEL])
+            for number in range(workers)
+        ]
+        stopping: list[int] = []
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            stopping.append(signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for child in children:
+            child.start()
+        self.stdout.write(
+            f"Serving on http://{options['host']}:{options['port']} with "
+            + (f"{workers} worker processes" if workers else "the workers in the web process")
+        )
+        status = self.supervise(daphne, children[1:], stopping)
+        self.shut_down(children, options["grace"])
+        sys.exit(status)
+
+    def supervise(self, daphne: Child, workers: list[Child], stopping: list[int]) -> int:
+        """Keep the workers running until a signal comes or Daphne exits; return the status."""
+        while not stopping:
+            assert daphne.process is not None
+            if daphne.process.poll() is not None:
+                self.stderr.write(f"Daphne exited with {daphne.process.returncode}; stopping.")
+                return daphne.process.returncode or 1
+            now = time.monotonic()
+            for worker in workers:
+                assert worker.process is not None
+                if worker.restart_at is not None:
+                    if now >= worker.restart_at:
+                        worker.restarts += 1
+                        worker.start()
+                    continue
+                code = worker.process.poll()
+                if code is None:
+                    continue
+                if now - worker.started >= HEALTHY_AFTER_SECONDS:
+                    worker.restart_delay = FIRST_RESTART_DELAY
+                self.stderr.write(
+                    f"{worker.name.capitalize()} exited with {code}; "
+                    f"starting it again in {worker.restart_delay:g} s."
+                )
+                worker.restart_at = now + worker.restart_delay
+                worker.restart_delay = min(worker.restart_delay * 2, LONGEST_RESTART_DELAY)
+            time.sleep(POLL_SECONDS)
+        return 0
+
+    def shut_down(self, children: list[Child], grace: float) -> None:
+        running = [c.process for c in children if c.process and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

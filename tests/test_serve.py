@@ -1,0 +1,74 @@
+"""`manage.py serve`: Daphne and supervised runworker processes, as `make run` starts them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from .conftest import require_service
+from .servers import ROOT, Deployment, free_port, wait_for_port
+from .test_redis import wait_for
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Deployment]]:
+    require_service("Redis", 6379)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
+        "DATA_DIR": str(tmp_path),
+        "REDIS_URL": REDIS_URL,
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2"]
+    with open(tmp_path / "serve.log", "wb") as log:
+        serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        wait_for_port(port, serve)
+        yield serve, Deployment(port, env, tmp_path, [])
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
+    serve, running = served
+    assert wait_for(lambda: running.get("/readyz")[0] == 200, 60), running.get("/readyz")
+    assert len(children_of(serve.pid)) == 3  # Daphne and two workers
+    assert running.speak("Served by a supervised worker.")[-1]["status"] == "complete"
+
+    before = children_of(serve.pid)
+    workers = [pid for pid in before if b"runworker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    victim = workers[0]
+    subprocess.run(["kill", "-KILL", str(victim)], check=True)
+    assert wait_for(lambda: len(children_of(serve.pid) - before) == 1, 15)
+    assert victim not in children_of(serve.pid)
+    assert "exited with -9; starting it again" in (running.data_dir / "serve.log").read_text()
+    assert running.speak("And after a worker died.")[-1]["status"] == "complete"
+
+    # SIGTERM stops everything, in good order.
+    children = children_of(serve.pid)
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=40) == 0
+    time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
