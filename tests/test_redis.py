@@ -9,16 +9,18 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import websockets
 
 from .conftest import require_service, service_reachable
-from .servers import Deployment, deployment, free_port
+from .servers import ROOT, Deployment, deployment, free_port, wait_for_port
 
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -248,3 +250,73 @@ def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_pa
         assert "try again" in during[-1]["message"]
         assert after[-1]["status"] == "complete", after[-1]
         assert running.get("/healthz")[0] == 200
+
+
+def test_a_flood_that_fills_the_worker_channel_gets_server_busy_and_nothing_breaks(tmp_path):
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    with deployment(
+        tmp_path, warm_up=False, REDIS_URL=LONELY_REDIS_URL, TTS_WORKER_CAPACITY="3"
+    ) as running:  # no worker yet: every first chunk waits on the channel
+
+        async def flood() -> list[dict]:
+            url = f"ws://127.0.0.1:{running.port}/ws/tts/?timeout=60"
+            async with websockets.connect(url) as one, websockets.connect(url) as two:
+                for number in range(8):
+                    ws = one if number % 2 else two
+                    text = {"text": f"Request {number}.", "voice_id": "joe"}
+                    await ws.send(json.dumps({**text, "request_id": f"r{number}"}))
+                await asyncio.sleep(2)  # the channel is full now; the three that fit wait
+                running.start_worker()
+
+                async def ends(ws: Any) -> list[dict]:
+                    ended: list[dict] = []
+                    while len(ended) < 4:
+                        message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                        if message["status"] != "chunk":
+                            ended.append(message)
+                    return ended
+
+                first, second = await asyncio.gather(ends(one), ends(two))
+                return first + second
+
+        messages = asyncio.run(flood())
+        errors = [m for m in messages if m["status"] == "error"]
+        # Three fit; channels-redis checks the capacity and then adds, so two sockets racing
+        # can squeeze in a fourth.
+        assert 4 <= len(errors) <= 5, messages
+        assert {m["code"] for m in errors} == {"server_busy"}
+        assert len([m for m in messages if m["status"] == "complete"]) == 8 - len(errors)
+        assert running.speak("The flood is over.")[-1]["status"] == "complete"
+
+
+def test_two_daphnes_and_two_workers_serve_clients_on_both_ports(tmp_path):
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    with deployment(tmp_path, workers=2, REDIS_URL=LONELY_REDIS_URL) as first:
+        port = free_port()
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        with open(tmp_path / "daphne2.log", "wb") as log:
+            daphne = subprocess.Popen(
+                [*command, "ttsproject.asgi:application"],
+                cwd=ROOT,
+                env=first.env,
+                stdout=log,
+                stderr=log,
+            )
+        try:
+            wait_for_port(port, daphne)
+            second = Deployment(port, first.env, tmp_path, [])
+
+            async def both() -> list[list[dict]]:
+                def speak(running: Deployment, n: int) -> Any:
+                    return asyncio.to_thread(running.speak, f"Client {n} of four, two per port.")
+
+                return await asyncio.gather(*(speak((first, second)[n % 2], n) for n in range(4)))
+
+            for messages in asyncio.run(both()):
+                assert messages[-1]["status"] == "complete", messages[-1]
+            assert second.get("/readyz")[0] == 200
+        finally:
+            daphne.terminate()
+            daphne.wait(timeout=20)
