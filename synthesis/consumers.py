@@ -18,7 +18,7 @@ from django.conf import settings
 
 from voices.lookup import aget_voice_settings
 
-from . import protocol
+from . import draining, protocol
 from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header
@@ -42,6 +42,7 @@ def chunk_limits() -> ChunkLimits:
 LAYER_RETRY_FIRST = 0.5
 LAYER_RETRY_MAX = 5.0
 
+CLOSE_GOING_AWAY = draining.GOING_AWAY
 CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
 
@@ -137,6 +138,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.timeout = settings.TTS_TIMEOUT_DEFAULT
         ensure_embedded_workers()
         await self.accept()
+        if draining.draining:
+            await self.close(code=CLOSE_GOING_AWAY)
+            return
+        draining.connected(self)
         try:
             self.timeout = protocol.parse_timeout(
                 self.scope.get("query_string", b""),
@@ -152,6 +157,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop the clocks and forget the requests."""
+        draining.disconnected(self)
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         for stream in self.streams.values():
@@ -218,6 +224,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if request.request_id in self.streams:
             raise ClientError(
                 "invalid_request", f"Request {request.request_id!r} is still in progress."
+            )
+        if draining.draining:
+            raise ClientError(
+                "server_busy", "This server is shutting down; reconnect to continue elsewhere."
             )
         if request.voice_id is None:
             raise ClientError("invalid_request", "voice_id is required.")
@@ -403,6 +413,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
             await mark_cancelled(stream.token)
         await self.send_json(message)
         self.restart_idle_clock()
+        if draining.draining:
+            await self.close_when_idle()
         first_audio = stream.first_audio_after
         logger.info(
             "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",
@@ -413,6 +425,11 @@ class TTSConsumer(AsyncWebsocketConsumer):
             "-" if first_audio is None else f"{first_audio * 1000:.0f} ms",
             (time.monotonic() - stream.started) * 1000,
         )
+
+    async def close_when_idle(self) -> None:
+        """While draining: close with 1001 once no request is left on this socket."""
+        if not self.streams:
+            await self.close(code=CLOSE_GOING_AWAY)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

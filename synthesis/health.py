@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from . import draining
 from .embedded import ensure_embedded_workers, workers_running
 from .heartbeat import HEARTBEAT_KEY, missing_after
 
@@ -33,6 +34,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     # In the embedded mode the workers start with the first connection; a load balancer's
     # first probe is as good a first connection as any.
     ensure_embedded_workers()
+    if draining.draining:
+        return JsonResponse({"status": "draining", "checks": {}}, status=503)
     checks = {
         "database": await _check(sync_to_async(_database_answers)()),
         "channel_layer": await _check(_channel_round_trip()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import websockets
 
 from .conftest import require_service
 from .servers import ROOT, Deployment, free_port, wait_for_port
@@ -72,3 +75,32 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
     assert serve.wait(timeout=40) == 0
     time.sleep(0.5)
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
+    serve, running = served
+    assert wait_for(lambda: running.get("/readyz")[0] == 200, 60), running.get("/readyz")
+    text = " ".join(f"Sentence {n} of a reply that is still being spoken." for n in range(8))
+
+    async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
+        url = f"ws://127.0.0.1:{running.port}/ws/tts/"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"text": text, "voice_id": "joe"}))
+            messages = [json.loads(await asyncio.wait_for(ws.recv(), 30))]
+            serve.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            ready = (await asyncio.to_thread(running.get, "/readyz"))[0]
+            while messages[-1]["status"] == "chunk":
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+            code = closed.value.rcvd.code if closed.value.rcvd else None
+            return messages, code, ready
+
+    messages, close_code, ready = asyncio.run(speak_through_shutdown())
+    assert ready == 503  # load balancers stop sending new clients at once
+    assert messages[-1]["status"] == "complete", messages[-1]
+    chunks = messages[:-1]
+    assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
+    assert close_code == 1001
+    assert serve.wait(timeout=40) == 0

@@ -17,6 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from synthesis.draining import install_signal_handler  # noqa: E402
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import channel_router, websocket_urlpatterns  # noqa: E402
 from synthesis.workers import preload_voices  # noqa: E402
@@ -30,6 +31,10 @@ application = ProtocolTypeRouter(
         "channel": channel_router,
     }
 )
+
+if threading.current_thread() is threading.main_thread():
+    # `manage.py serve` asks Daphne to finish its sockets' requests before stopping.
+    install_signal_handler()
 
 if settings.TTS_PRELOAD_VOICES:
     # In the background, so that the server accepts connections while the voices load.

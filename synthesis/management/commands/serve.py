@@ -5,8 +5,10 @@
 One process per role, supervised from here: Daphne on the port, and (with REDIS_URL, where the
 web process does not synthesize) N `runworker tts-synthesize` processes, one per core unless
 --workers says otherwise. A worker that exits is started again, after a pause that grows while
-it keeps failing at once. SIGTERM or Ctrl-C stops them all: SIGTERM to each, SIGKILL to what is
-left after --grace seconds. If Daphne itself exits, so does serve, with its exit status.
+it keeps failing at once. SIGTERM or Ctrl-C stops them gracefully: Daphne finishes the
+requests on its sockets and closes them with 1001 (synthesis/draining.py) while the workers keep
+serving them, then the workers get SIGTERM; whatever is left after --grace seconds is killed.
+If Daphne itself exits, so does serve, with its exit status.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+
+from synthesis.draining import DRAIN_SIGNAL
 
 # A worker that lived shorter than this counts as failing at start; its restarts back off.
 HEALTHY_AFTER_SECONDS = 10.0
@@ -130,13 +134,23 @@ class Command(BaseCommand):
         return 0
 
     def shut_down(self, children: list[Child], grace: float) -> None:
-        running = [c.process for c in children if c.process and c.process.poll() is None]
+        """Let Daphne finish its sockets' requests (the workers still serving them), then stop
+        the workers; whatever is left when the grace period ends is killed."""
+        deadline = time.monotonic() + grace
+        daphne, workers = children[0].process, [c.process for c in children[1:] if c.process]
+        assert daphne is not None
+        if daphne.poll() is None:
+            daphne.send_signal(DRAIN_SIGNAL)  # it stops by itself once drained
+            try:
+                daphne.wait(timeout=max(0.0, deadline - time.monotonic() - 1))
+            except subprocess.TimeoutExpired:
+                daphne.send_signal(signal.SIGTERM)
+        running = [p for p in [daphne, *workers] if p.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
         for process in running:
             try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
