@@ -40,6 +40,8 @@ def test_operators_can_change_the_timeout_bounds():
         ("TTS_CHUNK_DEADLINE", "soon", "TTS_CHUNK_DEADLINE must be a number, not 'soon'"),
         ("TTS_PRELOAD_VOICES", "maybe", "TTS_PRELOAD_VOICES must be true or false"),
         ("DATABASE_URL", "mysql://db/tts", "DATABASE_URL scheme 'mysql' is not supported"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis://, rediss:// or unix://"),
+        ("TTS_HEARTBEAT_SECONDS", "0", "TTS_HEARTBEAT_SECONDS must be at least 0.1"),
         ("DEBUG", "false", "SECRET_KEY must be set when DEBUG is off"),
     ],
 )

@@ -173,6 +173,10 @@ STATIC_ROOT = DATA_DIR / "static"
 
 # The channel layer carries synthesis jobs to the workers and audio back to the sockets.
 REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+    raise ImproperlyConfigured(
+        f"REDIS_URL must be a redis://, rediss:// or unix:// URL, not {REDIS_URL!r}"
+    )
 # Seconds a request may go without progress (beyond the audio its client still has to play)
 # before its chunks in flight are sent to the workers again; as long again, and it ends with
 # `synthesis_failed`.
