@@ -241,13 +241,14 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if voice is None:
             raise ClientError(
                 "voice_not_found",
-                f"There is no voice {request.voice_id!r}; GET /api/voices/ lists the voices.",
+                f"There is no voice {protocol.shown(request.voice_id)}; GET /api/voices/ lists "
+                "the voices.",
             )
         if request.language and not protocol.language_matches(request.language, voice.language):
             raise ClientError(
                 "invalid_request",
-                f"language {request.language!r} does not match voice {voice.voice_id!r} "
-                f"({voice.language}).",
+                f"language {protocol.shown(request.language)} does not match voice "
+                f"{voice.voice_id!r} ({voice.language}).",
             )
         stream = RequestStream(
             request_id=request.request_id,

@@ -101,9 +101,15 @@ def parse_timeout(query_string: bytes, default: int, minimum: int, maximum: int)
         raise ClientError(
             "invalid_timeout",
             f"timeout must be a whole number of seconds from {minimum} to {maximum}, "
-            f"not {value!r}.",
+            f"not {shown(value)}.",
         )
     return int(value)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A client's value quoted in an error message, cut short: errors stay small and readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
@@ -152,7 +158,7 @@ def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessag
         return Cancel(request_id)
     raise ClientError(
         "invalid_request",
-        f"Unknown message type {kind!r}; the types are 'cancel' and 'keepalive'.",
+        f"Unknown message type {shown(kind)}; the types are 'cancel' and 'keepalive'.",
         request_id,
     )
 
@@ -162,7 +168,7 @@ def _parse_synthesis(
 ) -> SynthesisRequest:
     unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
     if unknown:
-        raise ClientError("invalid_request", f"Unknown field {unknown[0]!r}.")
+        raise ClientError("invalid_request", f"Unknown field {shown(unknown[0])}.")
     if "text" not in data:
         raise ClientError("invalid_request", "text is required.")
     text = _typed(data, "text", str, "a string")
