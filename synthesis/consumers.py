@@ -311,15 +311,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 protocol.complete_message(stream.request_id, stream.audio_seconds, stream.sequence),
             )
             return
-        assert stream.job is not None
-        for index, text in stream.take_dispatchable():
-            job: SynthesizeJob = {
-                **stream.job,
-                "index": index,
-                "text": text,
-                "due": due(stream, index),
-            }
-            if not await self.send_job(stream, job):
+        for index, _text in stream.take_dispatchable():
+            if not await self.send_chunk(stream, index, due(stream, index)):
                 return
         if stream.owes_audio:
             self.restart_deadline(stream)
@@ -327,8 +320,15 @@ class TTSConsumer(AsyncWebsocketConsumer):
             stream.deadline.cancel()  # an open stream waiting for text has no deadline
         self.restart_idle_clock()
 
-    async def send_job(self, stream: RequestStream, job: SynthesizeJob) -> bool:
-        """Hand a chunk to the workers; if that fails, end the request with why (False)."""
+    async def send_chunk(self, stream: RequestStream, index: int, due_at: float) -> bool:
+        """Hand chunk `index` to the workers; if that fails, end the request with why (False)."""
+        assert stream.job is not None
+        job: SynthesizeJob = {
+            **stream.job,
+            "index": index,
+            "text": stream.chunks[index],
+            "due": due_at,
+        }
         try:
             await self.channel_layer.send(WORKER_CHANNEL, job)
         except ChannelFull:
@@ -488,7 +488,6 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return
         waiting = stream.in_flight_chunks()
         if waiting and not stream.resent.intersection(waiting):
-            assert stream.job is not None
             logger.warning(
                 "Request %s: no audio for %g s; sending chunks %s again",
                 stream.request_id,
@@ -497,13 +496,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             )
             stream.resent.update(waiting)
             for index in waiting:
-                job: SynthesizeJob = {
-                    **stream.job,
-                    "index": index,
-                    "text": stream.chunks[index],
-                    "due": time.time(),  # late already
-                }
-                if not await self.send_job(stream, job):
+                if not await self.send_chunk(stream, index, time.time()):  # late already
                     return
             self.restart_deadline(stream)
             return

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -42,7 +42,6 @@ class Child:
     started: float = 0.0
     restart_delay: float = FIRST_RESTART_DELAY
     restart_at: float | None = None
-    restarts: int = field(default=0)
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command)
@@ -116,7 +115,6 @@ class Command(BaseCommand):
                 assert worker.process is not None
                 if worker.restart_at is not None:
                     if now >= worker.restart_at:
-                        worker.restarts += 1
                         worker.start()
                     continue
                 code = worker.process.poll()
