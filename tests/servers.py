@@ -12,9 +12,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import websockets
 
@@ -67,13 +68,40 @@ class Deployment:
 
         async def exchange() -> list[dict]:
             async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/tts/") as ws:
-                messages: list[dict] = []
-                await ws.send(json.dumps({"text": text, "voice_id": "joe", **fields}))
-                while not messages or messages[-1]["status"] == "chunk":
-                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-                return messages
+                return await speak_on(ws, text, fields)
 
         return asyncio.run(exchange())
+
+
+async def speak_on(
+    ws: Any,
+    text: str,
+    fields: dict[str, object] | None = None,
+    *,
+    after_first: Callable[[], Awaitable[None]] | None = None,
+    timeout: float = 60,
+) -> list[dict]:
+    """Send one request on an open WebSocket; return its messages up to the last.
+
+    `after_first` is awaited once the first message has arrived, with the request under way.
+    """
+    await ws.send(json.dumps({"text": text, "voice_id": "joe", **(fields or {})}))
+    messages = [json.loads(await asyncio.wait_for(ws.recv(), timeout))]
+    if after_first is not None:
+        await after_first()
+    while messages[-1]["status"] == "chunk":
+        messages.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
+    return messages
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll `condition` until it holds or `seconds` pass; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def free_port() -> int:

@@ -20,7 +20,15 @@ import redis
 import websockets
 
 from .conftest import require_service, service_reachable
-from .servers import ROOT, Deployment, deployment, free_port, wait_for_port
+from .servers import (
+    ROOT,
+    Deployment,
+    deployment,
+    free_port,
+    speak_on,
+    wait_for,
+    wait_for_port,
+)
 
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -84,15 +92,6 @@ def test_readyz_tells_the_load_balancer_when_the_last_worker_is_gone(tmp_path):
         assert running.get("/healthz") == (200, {"status": "ok"})
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
 def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployment):
     # redis-py 8 times reads out after 5 s by default, as long as a blocking receive waits:
     # without a longer timeout both the socket's consumer and the worker died when idle.
@@ -100,11 +99,7 @@ def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployme
         url = f"ws://127.0.0.1:{redis_deployment.port}/ws/tts/"
         async with websockets.connect(url) as ws:
             await asyncio.sleep(7)
-            await ws.send(json.dumps({"text": "Still here after a pause.", "voice_id": "joe"}))
-            messages = [json.loads(await asyncio.wait_for(ws.recv(), 30))]
-            while messages[-1]["status"] == "chunk":
-                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
-            return messages
+            return await speak_on(ws, "Still here after a pause.", timeout=30)
 
     messages = asyncio.run(speak_after_a_pause())
     assert messages[-1]["status"] == "complete", messages[-1]
@@ -120,14 +115,12 @@ LONG_TEXT = " ".join(
 def speak_through(running: Deployment, during: Callable[[], None]) -> list[dict]:
     """Speak LONG_TEXT; call `during()` once its first chunk has arrived."""
 
+    async def call_during() -> None:
+        during()
+
     async def exchange() -> list[dict]:
         async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
-            await ws.send(json.dumps({"text": LONG_TEXT, "voice_id": "joe"}))
-            messages = [json.loads(await asyncio.wait_for(ws.recv(), 60))]
-            during()
-            while messages[-1]["status"] == "chunk":
-                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-            return messages
+            return await speak_on(ws, LONG_TEXT, after_first=call_during)
 
     return asyncio.run(exchange())
 
@@ -225,11 +218,7 @@ def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_pa
             async with websockets.connect(url) as ws:
 
                 async def speak(text: str) -> list[dict]:
-                    await ws.send(json.dumps({"text": text, "voice_id": "joe"}))
-                    messages = [json.loads(await asyncio.wait_for(ws.recv(), 60))]
-                    while messages[-1]["status"] == "chunk":
-                        messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-                    return messages
+                    return await speak_on(ws, text)
 
                 before = await speak("Everything is fine.")
                 own_redis(False)

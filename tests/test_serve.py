@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -16,8 +15,7 @@ import redis
 import websockets
 
 from .conftest import require_service
-from .servers import ROOT, Deployment, free_port, wait_for_port
-from .test_redis import wait_for
+from .servers import ROOT, Deployment, free_port, speak_on, wait_for, wait_for_port
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -85,17 +83,18 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
     async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
         url = f"ws://127.0.0.1:{running.port}/ws/tts/"
         async with websockets.connect(url) as ws:
-            await ws.send(json.dumps({"text": text, "voice_id": "joe"}))
-            messages = [json.loads(await asyncio.wait_for(ws.recv(), 30))]
-            serve.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)
-            ready = (await asyncio.to_thread(running.get, "/readyz"))[0]
-            while messages[-1]["status"] == "chunk":
-                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            ready = []
+
+            async def stop_serve() -> None:
+                serve.send_signal(signal.SIGTERM)
+                await asyncio.sleep(0.2)
+                ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
+
+            messages = await speak_on(ws, text, after_first=stop_serve, timeout=30)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 30)
             code = closed.value.rcvd.code if closed.value.rcvd else None
-            return messages, code, ready
+            return messages, code, ready[0]
 
     messages, close_code, ready = asyncio.run(speak_through_shutdown())
     assert ready == 503  # load balancers stop sending new clients at once
