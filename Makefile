@@ -6,13 +6,19 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench setup clean
+.PHONY: run key test lint bench setup clean
 
 run: $(VENV)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_voices
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# An API key for the demo page or a client: `make key NAME="my laptop"`. Printed once.
+key: $(VENV)/.installed
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py create_api_key "$(or $(NAME),$(USER),local)"
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

@@ -57,6 +57,7 @@ def served(workers: int | None) -> Iterator[str]:
             "DATA_DIR": data_dir,
             "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
             "LOG_LEVEL": "WARNING",
+            "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
         }
         if workers is not None:
             env["REDIS_URL"] = REDIS_URL

@@ -4,6 +4,7 @@ Run from the project root:
 
     .venv/bin/python bench/ttfa.py --start            # start a throwaway server, measure, stop it
     .venv/bin/python bench/ttfa.py --url ws://127.0.0.1:8000/ws/tts/   # an already running server
+                                                     # (its API key in TTS_API_KEY)
 
 For each text in TEXTS the script sends `--runs` requests one after another on one socket and
 records TTFA (send -> first `chunk` message) and total time (send -> `complete`). It also loads
@@ -404,9 +405,17 @@ async def stream_request(
 
 
 def connect(url: str) -> Any:
+    """A socket to the server; TTS_API_KEY, when set, is sent as its API key."""
     from websockets.asyncio.client import connect as ws_connect
 
-    return ws_connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, compression=None)
+    key = os.environ.get("TTS_API_KEY")
+    return ws_connect(
+        url,
+        max_size=MAX_FRAME_BYTES,
+        open_timeout=10,
+        compression=None,
+        additional_headers={"Authorization": f"Bearer {key}"} if key else None,
+    )
 
 
 async def time_server(
@@ -543,6 +552,8 @@ def started_server(meter: CpuMeter) -> Iterator[str]:
             "DATA_DIR": data_dir,
             "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            # A throwaway server on the loopback: no keys, unless asked for.
+            "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
         }
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
+from access import guard
 from voices.lookup import aget_voice_settings
 
 from . import draining, protocol
@@ -45,6 +46,7 @@ LAYER_RETRY_MAX = 5.0
 CLOSE_GOING_AWAY = draining.GOING_AWAY
 CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
+CLOSE_INTERNAL_ERROR = 1011
 
 
 # Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
@@ -77,6 +79,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     streams: dict[str, RequestStream]
     timeout: int
+    client: guard.Client | None = None
     idle_timer: asyncio.TimerHandle | None = None
     layer_down = False
 
@@ -142,6 +145,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_GOING_AWAY)
             return
         draining.connected(self)
+        if not await self.admit():
+            return
         try:
             self.timeout = protocol.parse_timeout(
                 self.scope.get("query_string", b""),
@@ -155,6 +160,40 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return
         self.restart_idle_clock()
 
+    async def admit(self) -> bool:
+        """Check the client's key (access/guard.py); a refused client is told why and closed."""
+        try:
+            self.client = await guard.admit(self.scope, self.channel_name, self.key_revoked)
+        except guard.Refused as refusal:
+            await self.send_error(ClientError(refusal.code, refusal.message))
+            await self.close(code=refusal.close_code)
+            return False
+        except Exception:
+            logger.exception("Could not check a connection's API key")
+            await self.send_json(
+                protocol.error_message(
+                    "server_busy", "The server cannot check API keys right now; try again shortly."
+                )
+            )
+            await self.close(code=CLOSE_INTERNAL_ERROR)
+            return False
+        if self.client.group is not None:
+            try:
+                await self.channel_layer.group_add(self.client.group, self.channel_name)
+            except Exception as error:  # revocation then reaches it on its next refresh
+                logger.warning("Could not join the key's group: %s", error)
+        return True
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """Called when this connection's API key is revoked or deleted."""
+        await self.key_revoked()
+
+    async def key_revoked(self) -> None:
+        await self.send_error(
+            ClientError("unauthorized", "This connection's API key has been revoked.")
+        )
+        await self.close(code=guard.CLOSE_UNAUTHORIZED)
+
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop the clocks and forget the requests."""
         draining.disconnected(self)
@@ -165,11 +204,25 @@ class TTSConsumer(AsyncWebsocketConsumer):
             if stream.in_flight:
                 await mark_cancelled(stream.token)
         self.streams = {}
+        if self.client is not None:
+            if self.client.group is not None:
+                with contextlib.suppress(Exception):
+                    await self.channel_layer.group_discard(self.client.group, self.channel_name)
+            await guard.release(self.client)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called with each client frame; every frame, even a bad one, restarts the idle clock."""
         message = None
         try:
+            if self.client is None:
+                return  # refused at connect; the socket is closing
+            size = len(text_data.encode("utf-8") if text_data is not None else bytes_data or b"")
+            if size > settings.TTS_MAX_MESSAGE_BYTES:
+                raise ClientError(
+                    "message_too_large",
+                    f"A message may be at most {settings.TTS_MAX_MESSAGE_BYTES} bytes; "
+                    f"this one is {size}. Send long text in several messages.",
+                )
             if text_data is None:
                 raise ClientError("invalid_json", "Binary frames are not accepted; send JSON text.")
             message = protocol.parse_message(text_data, settings.TTS_MAX_TEXT_CHARS)
@@ -233,9 +286,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
             raise ClientError("invalid_request", "voice_id is required.")
         if len(self.streams) >= settings.TTS_MAX_REQUESTS_PER_CONNECTION:
             raise ClientError(
-                "too_many_requests",
-                f"This connection already runs {len(self.streams)} requests; wait for one "
-                "to complete.",
+                "too_many_concurrent_requests",
+                f"This connection already runs {len(self.streams)} requests, its limit; "
+                "wait for one to complete.",
             )
         voice = await aget_voice_settings(request.voice_id)
         if voice is None:
@@ -250,6 +303,11 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"language {protocol.shown(request.language)} does not match voice "
                 f"{voice.voice_id!r} ({voice.language}).",
             )
+        assert self.client is not None
+        try:
+            await guard.start_request(self.client)
+        except guard.Limited as limited:
+            raise ClientError(limited.code, limited.message) from None
         stream = RequestStream(
             request_id=request.request_id,
             chunks=[],
@@ -274,7 +332,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             await self.end_request(
                 stream,
                 protocol.error_message(
-                    "text_too_long",
+                    "buffer_full",
                     f"More than {settings.TTS_MAX_BUFFER_CHARS} characters are waiting for a "
                     "sentence to end; send flush: true to speak them.",
                     stream.request_id,
@@ -416,6 +474,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.restart_idle_clock()
         if draining.draining:
             await self.close_when_idle()
+        if self.client is not None:
+            await guard.record_usage(self.client, stream.characters, stream.audio_seconds)
         first_audio = stream.first_audio_after
         logger.info(
             "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",

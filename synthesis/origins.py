@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
-from channels.security.websocket import OriginValidator
 from django.conf import settings
+from django.utils.http import is_same_domain
+
+CLOSE_FORBIDDEN_ORIGIN = 4403
 
 
-class BrowserOriginValidator(OriginValidator):
-    """Browsers must come from an allowed host; clients that send no Origin are let through.
+def origin_allowed(origin: str) -> bool:
+    """Whether a browser page at `origin` may use this server.
+
+    Pages served from one of ALLOWED_HOSTS may (the demo page, an app behind the same proxy),
+    and so may the origins an operator lists in TTS_ALLOWED_ORIGINS. Checking the host against
+    ALLOWED_HOSTS rather than against the Host header keeps DNS rebinding out.
+    """
+    allowed = settings.TTS_ALLOWED_ORIGINS
+    if "*" in allowed or origin.rstrip("/") in [o.rstrip("/") for o in allowed]:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return any(
+        pattern == "*" or is_same_domain(hostname, pattern) for pattern in settings.ALLOWED_HOSTS
+    )
+
+
+class BrowserOriginValidator:
+    """Browsers must come from an allowed origin; clients that send no Origin are let through.
 
     Channels' AllowedHostsOriginValidator refuses connections without an Origin header, which
-    shuts out every SDK and server-side client. Only browsers send Origin (and cannot fake it),
-    so the check that protects users of a page only applies to them.
+    shuts out every SDK and server-side client. Only browsers send Origin (and a page cannot
+    fake it), so the check that protects users of a page from other sites applies to them.
+    A refused browser is told why, and the socket is closed with 4403: a refused handshake
+    would reach the page only as a bare 1006.
     """
 
     def __init__(self, application: Any) -> None:
-        super().__init__(application, settings.ALLOWED_HOSTS)
+        self.application = application
 
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        if parsed_origin is None:
-            return True
-        return bool(self.validate_origin(parsed_origin))
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket":
+            origin = dict(scope.get("headers", [])).get(b"origin")
+            if origin is not None and not origin_allowed(origin.decode("latin-1")):
+                return await refuse(receive, send)
+        return await self.application(scope, receive, send)
+
+
+async def refuse(receive: Any, send: Any) -> None:
+    """Accept the socket only to say why it is closed, then close it with 4403."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    error = {
+        "status": "error",
+        "code": "origin_not_allowed",
+        "message": "Pages from this origin may not use this server; the operator can allow it "
+        "with TTS_ALLOWED_ORIGINS.",
+    }
+    await send({"type": "websocket.send", "text": json.dumps(error)})
+    await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN_ORIGIN})

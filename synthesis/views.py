@@ -14,5 +14,7 @@ def demo_page(request: HttpRequest) -> HttpResponse:
             "timeout_default": settings.TTS_TIMEOUT_DEFAULT,
             "timeout_min": settings.TTS_TIMEOUT_MIN,
             "timeout_max": settings.TTS_TIMEOUT_MAX,
+            "key_required": settings.TTS_REQUIRE_API_KEY,
+            "staff": request.user.is_active and request.user.is_staff,
         },
     )

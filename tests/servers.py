@@ -28,6 +28,8 @@ class Deployment:
     env: dict[str, str]
     data_dir: Path
     workers: list[subprocess.Popen]
+    # Sent by speak() unless it is given another.
+    api_key: str | None = None
 
     def start_worker(self) -> subprocess.Popen:
         """Start one more `runworker tts-synthesize` process; it is stopped with the rest."""
@@ -58,16 +60,27 @@ class Deployment:
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
 
-    def manage(self, *arguments: str) -> None:
-        """Run a management command as another process of the deployment would."""
+    def manage(self, *arguments: str, **env: str) -> str:
+        """Run a management command as another process of the deployment would; its output."""
         command = [sys.executable, "manage.py", *arguments]
-        subprocess.run(command, cwd=ROOT, env=self.env, check=True, capture_output=True)
+        return subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**self.env, **env},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
-    def speak(self, text: str, **fields: object) -> list[dict]:
-        """Send one request over a real WebSocket; return its messages up to the last."""
+    def speak(self, text: str, key: str | None = None, **fields: object) -> list[dict]:
+        """Send one request over a real WebSocket (with `key` as its API key, if given);
+        return its messages up to the last."""
+        key = key or self.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else None
 
         async def exchange() -> list[dict]:
-            async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/tts/") as ws:
+            url = f"ws://127.0.0.1:{self.port}/ws/tts/"
+            async with websockets.connect(url, additional_headers=headers) as ws:
                 return await speak_on(ws, text, fields)
 
         return asyncio.run(exchange())
@@ -133,6 +146,8 @@ def deployment(
         **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
         "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
         "DATA_DIR": str(data_dir),
+        # Tests of access control turn keys on (TTS_REQUIRE_API_KEY="true").
+        "TTS_REQUIRE_API_KEY": "false",
         **settings,
     }
     python = sys.executable

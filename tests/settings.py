@@ -9,3 +9,8 @@ TTS_PRELOAD_VOICES = False
 TTS_TIMEOUT_DEFAULT = 2
 TTS_TIMEOUT_MIN = 2
 TTS_TIMEOUT_MAX = 4
+
+# The test client's host.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
+# Most tests speak without a key; tests/test_access.py turns keys on.
+TTS_REQUIRE_API_KEY = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -44,7 +45,10 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Deployment]]:
         serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         wait_for_port(port, serve)
-        yield serve, Deployment(port, env, tmp_path, [])
+        running = Deployment(port, env, tmp_path, [])
+        # As in production, DEBUG is off and keys are required.
+        running.api_key = running.manage("create_api_key", "serve test").strip()
+        yield serve, running
     finally:
         if serve.poll() is None:
             serve.kill()
@@ -67,6 +71,23 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
     assert "exited with -9; starting it again" in (running.data_dir / "serve.log").read_text()
     assert running.speak("And after a worker died.")[-1]["status"] == "complete"
 
+    # Revoking the key from another process closes its open socket through Redis.
+    async def revoke_while_open() -> tuple[dict, int | None]:
+        headers = {"Authorization": f"Bearer {running.api_key}"}
+        url = f"ws://127.0.0.1:{running.port}/ws/tts/"
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            assert (await speak_on(ws, "Still allowed."))[-1]["status"] == "complete"
+            assert running.api_key is not None
+            await asyncio.to_thread(running.manage, "revoke_api_key", running.api_key[4:12])
+            error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            return error, closed.value.rcvd.code if closed.value.rcvd else None
+
+    error, close_code = asyncio.run(revoke_while_open())
+    assert (error["code"], close_code) == ("unauthorized", 4401)
+    assert "revoked" in error["message"]
+
     # SIGTERM stops everything, in good order.
     children = children_of(serve.pid)
     serve.send_signal(signal.SIGTERM)
@@ -82,7 +103,8 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
 
     async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
         url = f"ws://127.0.0.1:{running.port}/ws/tts/"
-        async with websockets.connect(url) as ws:
+        headers = {"Authorization": f"Bearer {running.api_key}"}
+        async with websockets.connect(url, additional_headers=headers) as ws:
             ready = []
 
             async def stop_serve() -> None:

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from .servers import ROOT
+
 
 def read_settings(names: str, **environment: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
@@ -42,7 +44,7 @@ def test_operators_can_change_the_timeout_bounds():
         ("DATABASE_URL", "mysql://db/tts", "DATABASE_URL scheme 'mysql' is not supported"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis://, rediss:// or unix://"),
         ("TTS_HEARTBEAT_SECONDS", "0", "TTS_HEARTBEAT_SECONDS must be at least 0.1"),
-        ("DEBUG", "false", "SECRET_KEY must be set when DEBUG is off"),
+        ("DEBUG", "sometimes", "DEBUG must be true or false, not 'sometimes'"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_a_clear_message(variable, value, complaint):
@@ -50,3 +52,44 @@ def test_a_bad_value_stops_the_start_with_a_clear_message(variable, value, compl
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert complaint in result.stderr
+
+
+def test_debug_is_off_and_keys_are_required_unless_asked(tmp_path):
+    names = "DEBUG TTS_REQUIRE_API_KEY"
+    assert read_settings(names, DATA_DIR=str(tmp_path)).stdout.split() == ["False", "True"]
+    debugging = read_settings(names, DATA_DIR=str(tmp_path), DEBUG="true")
+    assert debugging.stdout.split() == ["True", "False"]
+    open_server = read_settings(names, DATA_DIR=str(tmp_path), TTS_REQUIRE_API_KEY="false")
+    assert open_server.stdout.split() == ["False", "False"]
+
+
+def test_the_secret_key_is_made_once_and_kept_private_in_the_data_dir(tmp_path):
+    first = read_settings("SECRET_KEY", DATA_DIR=str(tmp_path))
+    second = read_settings("SECRET_KEY", DATA_DIR=str(tmp_path))
+    key_file = tmp_path / "secret_key"
+    assert first.stdout.strip() == second.stdout.strip() == key_file.read_text()
+    assert len(key_file.read_text()) == 50
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    other = read_settings("SECRET_KEY", DATA_DIR=str(tmp_path / "elsewhere"))
+    assert other.stdout.strip() != first.stdout.strip()
+    chosen = read_settings("SECRET_KEY", DATA_DIR=str(tmp_path), SECRET_KEY="x" * 60)
+    assert chosen.stdout.strip() == "x" * 60
+
+
+def test_check_deploy_is_clean_when_configured_for_production(tmp_path):
+    production = {k: v for k, v in os.environ.items() if not k.startswith("TTS_") and k != "DEBUG"}
+    production.update(
+        DJANGO_SETTINGS_MODULE="ttsproject.settings",
+        DATA_DIR=str(tmp_path),
+        HTTPS="true",
+        ALLOWED_HOSTS="tts.example.com",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=production,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout

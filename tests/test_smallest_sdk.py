@@ -1,7 +1,8 @@
 """Smallest.ai's own Python SDK (`smallestai`'s WavesStreamingTTS) against this server.
 
 Only the URL changes: the SDK sends its usual fields (model, language, speed,
-max_buffer_flush_ms, an Authorization header) and reads chunk and complete messages.
+max_buffer_flush_ms, its API key as an Authorization header) and reads chunk and complete
+messages. The server requires keys, as in production.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from .servers import Deployment, deployment
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployment(tmp_path_factory.mktemp("smallest")) as running:
+    with deployment(
+        tmp_path_factory.mktemp("smallest"), warm_up=False, TTS_REQUIRE_API_KEY="true"
+    ) as running:
+        running.api_key = running.manage("create_api_key", "smallest sdk").strip()
+        assert running.speak("Warming up.")[-1]["status"] == "complete"
         yield running
 
 
-def client(server: Deployment) -> WavesStreamingTTS:
-    tts = WavesStreamingTTS(TTSConfig(voice_id="joe", api_key="unused", sample_rate=16000))
+def client(server: Deployment, api_key: str | None = None) -> WavesStreamingTTS:
+    key = api_key or server.api_key
+    assert key is not None
+    tts = WavesStreamingTTS(TTSConfig(voice_id="joe", api_key=key, sample_rate=16000))
     tts.ws_url = f"ws://127.0.0.1:{server.port}/waves/v1/tts/live"
     return tts
 

@@ -86,7 +86,7 @@ async def test_too_much_text_without_a_sentence_end_is_refused(connect, settings
     await socket.send_json_to(start)
     await socket.send_json_to({"text": "word " * 4, "continue": True, "request_id": "b"})
     error = await socket.receive_json_from(timeout=5)
-    assert error["code"] == "text_too_long"
+    assert error["code"] == "buffer_full"
     assert error["request_id"] == "b"
     assert "flush: true" in error["message"]
 

@@ -55,20 +55,66 @@ def env_number(
     return number
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    # Only for local development: sessions signed with it do not survive a key change anyway.
-    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
 
-ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
-ALLOWED_HOSTS = [h for h in ALLOWED_HOSTS if h]
-if DEBUG:
-    # Daphne's test servers and the WebSocket test client present these hosts.
-    ALLOWED_HOSTS += ["testserver", "[::1]"]
+# Off unless asked for: DEBUG pages show code and settings to whoever triggers an error.
+DEBUG = env_bool("DEBUG", False)
+
+# The state of this installation: the SQLite database, uploaded voices, the generated secret key.
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+
+
+def secret_key_from_file(path: Path) -> str:
+    """The key kept in `path`, made on first use; processes starting together agree on it."""
+    from django.core.management.utils import get_random_secret_key
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(get_random_secret_key())
+        try:
+            os.link(draft, path)  # atomic, and fails if another process was first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to have a new key made")
+    return key
+
+
+# Signs sessions and the demo page's tokens. Several machines serving one site must share it,
+# so set SECRET_KEY there; one machine can leave it to the file.
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or secret_key_from_file(
+    Path(env_str("SECRET_KEY_FILE", str(DATA_DIR / "secret_key")))
+)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Other sites whose pages may open WebSockets here (https://app.example.com), besides pages
+# served from ALLOWED_HOSTS; "*" allows every origin.
+TTS_ALLOWED_ORIGINS = env_list("TTS_ALLOWED_ORIGINS", "")
+
+# Production behind HTTPS (directly, or through a proxy that sets X-Forwarded-Proto):
+# secure cookies, a redirect from http://, and HSTS. `check --deploy` is clean with it on.
+HTTPS = env_bool("HTTPS", False)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# Load balancers probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# The header only allows submitting the domain to browsers' preload lists; it submits nothing.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -79,6 +125,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "access",
     "voices",
     "synthesis",
 ]
@@ -134,7 +181,6 @@ def database_from_url(url: str) -> dict[str, object]:
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported")
 
 
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 # Voices uploaded in the admin are stored here, one folder each.
 VOICES_DIR = Path(env_str("VOICES_DIR", str(DATA_DIR / "voices")))
 DATABASE_URL = env_str("DATABASE_URL", "")
@@ -258,6 +304,20 @@ TTS_FIRST_CHUNK_MAX_CHARS = env_int("TTS_FIRST_CHUNK_MAX_CHARS", 30, 10)
 # The second chunk is kept short as well, so it is ready before the first has been played even
 # when other requests' chunks are queued ahead of it (docs/benchmarks.md, "Stalls").
 TTS_SECOND_CHUNK_MAX_CHARS = env_int("TTS_SECOND_CHUNK_MAX_CHARS", 100, 10)
+
+# Access control and limits (docs/security.md).
+# API keys: required unless the operator says otherwise, or DEBUG is on.
+TTS_REQUIRE_API_KEY = env_bool("TTS_REQUIRE_API_KEY", not DEBUG)
+# Defaults for keys that set no limits of their own; 0 means no limit.
+TTS_MAX_CONNECTIONS_PER_KEY = env_int("TTS_MAX_CONNECTIONS_PER_KEY", 16, 0)
+TTS_MAX_REQUESTS_PER_MINUTE = env_int("TTS_MAX_REQUESTS_PER_MINUTE", 120, 0)
+# One client frame, in bytes. The default leaves room for TTS_MAX_TEXT_CHARS of any text in JSON,
+# even with every character escaped (12 bytes for one outside the BMP).
+TTS_MAX_MESSAGE_BYTES = env_int("TTS_MAX_MESSAGE_BYTES", 12 * TTS_MAX_TEXT_CHARS + 4096, 1024)
+# How often an open connection's record is refreshed; a record three times older is stale.
+TTS_CONNECTION_REFRESH_SECONDS = env_float("TTS_CONNECTION_REFRESH_SECONDS", 30.0, 0.1)
+# How long a staff user's demo page token opens connections for.
+TTS_PAGE_TOKEN_SECONDS = env_int("TTS_PAGE_TOKEN_SECONDS", 300, 1)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,14 @@
     text: $("text"), voice: $("voice"), speed: $("speed"), sample_rate: $("sample-rate"),
     timeout: $("timeout"),
   };
+  // How this page proves it may connect: "none" (keys are off), "staff" (a logged-in staff
+  // user: a short-lived token from the server) or "key" (an API key typed in, kept in the tab).
+  const auth = form.dataset.auth;
+  const keyInput = $("api-key");
+  if (keyInput) {
+    inputs["api-key"] = keyInput;
+    keyInput.value = sessionStorage.getItem("tts-api-key") || "";
+  }
   const speakButton = $("speak");
   const stopButton = $("stop");
   const download = $("download");
@@ -18,10 +26,23 @@
     text_too_long: "The text is too long for one request. Shorten it or split it.",
     server_busy: "The server is busy right now. Try again in a moment.",
     synthesis_failed: "The voice could not speak this text. Try again, or try other text.",
-    too_many_requests: "Wait for the current speech to finish, or press Stop.",
+    too_many_concurrent_requests: "Wait for the current speech to finish, or press Stop.",
+    too_many_requests: "This key has started too many requests this minute. Wait a little.",
+    too_many_connections: "This key has too many connections open. Close another tab or client.",
+    message_too_large: "The text is too long for one message. Shorten it or split it.",
+    buffer_full: "Too much text without a sentence end. Press Enter to speak it.",
+    origin_not_allowed: "This page may not use the server from here. Open it from the server.",
     invalid_json: "The page sent something the server could not read. Reload the page.",
   };
-  const FIELD_OF_CODE = {voice_not_found: "voice", text_too_long: "text", invalid_timeout: "timeout"};
+  const UNAUTHORIZED = {
+    key: "The server did not accept this API key. Check it, or ask for a new one.",
+    staff: "Your sign-in has expired. Log in again, then reload the page.",
+  };
+  const FIELD_OF_CODE = {
+    voice_not_found: "voice", text_too_long: "text", message_too_large: "text", buffer_full: "text",
+    invalid_timeout: "timeout", unauthorized: auth === "key" ? "api-key" : "general",
+    missing_key: "api-key",
+  };
 
   // What the browser tests read: what arrived, what was scheduled, what is playing, what was shown.
   const demo = window.ttsDemo = {log: [], schedule: [], received: 0, playing: 0, errors: [], closes: []};
@@ -43,7 +64,8 @@
 
   function showError(error) {
     const field = fieldOf(error);
-    $(`${field}-error`).textContent = MESSAGES[error.code] || error.message;
+    const words = error.code === "unauthorized" ? UNAUTHORIZED[auth] : MESSAGES[error.code];
+    $(`${field}-error`).textContent = words || error.message;
     if (inputs[field]) {
       inputs[field].setAttribute("aria-invalid", "true");
       inputs[field].focus();
@@ -78,16 +100,46 @@
     }
   }
 
-  function connect() {
+  // The `token` query parameter this page connects with, or "" when keys are off.
+  async function token() {
+    if (auth === "staff") {
+      const response = await fetch("/api/page-token/", {credentials: "same-origin"});
+      if (!response.ok) {
+        throw {code: "unauthorized", message: UNAUTHORIZED.staff};
+      }
+      return (await response.json()).token;
+    }
+    if (auth === "key") {
+      const key = keyInput.value.trim();
+      if (!key) {
+        throw {code: "missing_key", message: "Paste an API key first."};
+      }
+      sessionStorage.setItem("tts-api-key", key);
+      return key;
+    }
+    return "";
+  }
+
+  async function connect() {
     const timeout = inputs.timeout.value.trim();
     if (socket && socket.readyState === WebSocket.OPEN && socketTimeout === timeout) {
-      return Promise.resolve(socket);
+      return socket;
     }
     if (socket) {
       socket.close(1000);
     }
+    let credential;
+    try {
+      credential = await token();
+    } catch (error) {
+      showError({...error, message: error.message || String(error)});
+      throw error;
+    }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/ws/tts/?timeout=${encodeURIComponent(timeout)}`;
+    let url = `${scheme}://${location.host}/ws/tts/?timeout=${encodeURIComponent(timeout)}`;
+    if (credential) {
+      url += `&token=${encodeURIComponent(credential)}`;
+    }
     setConnection("connecting", "Connecting…");
     return new Promise((resolve, reject) => {
       const opened = new WebSocket(url);
@@ -118,6 +170,10 @@
       $("reconnect").hidden = false;
     } else if (event.code === 4400) {
       setConnection("closed", "The server refused the connection settings.");
+    } else if (event.code === 4401) {
+      setConnection("closed", "Not connected: the server needs a valid API key.");
+    } else if (event.code === 4403 || event.code === 4429) {
+      setConnection("closed", "The server refused the connection.");
     } else {
       setConnection("closed", "Not connected");
     }
@@ -367,6 +423,13 @@
     $("live-hint").hidden = !$("live").checked;
   });
   stopButton.addEventListener("click", () => stop());
+  if (keyInput) {
+    keyInput.addEventListener("change", () => {
+      if (socket) {
+        socket.close(1000);  // the next Speak connects with the new key
+      }
+    });
+  }
   $("reconnect").addEventListener("click", () => {
     $("reconnect").hidden = true;
     connect().catch(() => {});

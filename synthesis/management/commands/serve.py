@@ -34,6 +34,12 @@ LONGEST_RESTART_DELAY = 30.0
 POLL_SECONDS = 0.2
 
 
+def largest_frame() -> int:
+    """Frames the WebSocket layer reads at all: Daphne's 1 MiB, or more if the application's
+    limit needs it, so a frame over that limit is answered (message_too_large), not cut off."""
+    return max(1024 * 1024, 2 * settings.TTS_MAX_MESSAGE_BYTES)
+
+
 @dataclass
 class Child:
     name: str
@@ -80,6 +86,7 @@ class Command(BaseCommand):
         daphne = Child(
             "daphne",
             [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"])]
+            + ["--websocket-max-message-size", str(largest_frame())]
             + ["ttsproject.asgi:application"],
         )
         children = [daphne] + [

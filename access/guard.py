@@ -1,0 +1,264 @@
+"""Who may connect, and how much each key may do; TTSConsumer asks here (docs/security.md).
+
+Everything a key is allowed is counted where every web process sees it: open connections in
+the database, requests per minute in Django's cache (process memory in the embedded mode, Redis
+with REDIS_URL). A failure of those stores does not shut clients out: a connection whose
+bookkeeping fails is let in and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+
+from .keys import find_key, looks_like_key
+from .models import APIKey, KeyUsage, OpenConnection
+from .tokens import user_for_page_token
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+
+
+class Refused(Exception):
+    """The connection may not be served: the client is told why, then it is closed."""
+
+    def __init__(self, close_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.code = code
+        self.message = message
+
+
+class Limited(Exception):
+    """A request may not start now; the connection carries on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Client:
+    """Who is on the other end of one socket."""
+
+    channel_name: str
+    # Called when the key is found revoked while the socket is open.
+    on_revoked: Callable[[], Awaitable[None]]
+    key: APIKey | None = None
+    staff_user_id: int | None = None  # a staff user's demo page (tokens.py)
+    refresher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def group(self) -> str | None:
+        """The channel-layer group of the key's sockets, told when the key is revoked."""
+        return None if self.key is None else key_group(self.key.pk)
+
+
+def key_group(key_id: int) -> str:
+    return f"access-key-{key_id}"
+
+
+def presented_token(scope: dict[str, Any]) -> str | None:
+    """The key or page token the client sent: `Authorization: Bearer`, else `?token=`."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tokens = [token for token in query.get("token", []) if token]
+    return tokens[-1] if tokens else None
+
+
+async def admit(
+    scope: dict[str, Any], channel_name: str, on_revoked: Callable[[], Awaitable[None]]
+) -> Client:
+    """Check a new connection's key and take one of the key's connections, or raise Refused."""
+    client = Client(channel_name, on_revoked)
+    token = presented_token(scope)
+    if token is not None:
+        if looks_like_key(token):
+            client.key = await find_key(token)
+        else:
+            user = await user_for_page_token(token)
+            client.staff_user_id = None if user is None else user.pk
+    if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
+        raise Refused(CLOSE_UNAUTHORIZED, "unauthorized", refusal_reason(token))
+    if client.key is not None:
+        await take_connection(client)
+        await APIKey.objects.filter(pk=client.key.pk).aupdate(last_used=timezone.now())
+    return client
+
+
+def refusal_reason(token: str | None) -> str:
+    if token is None:
+        return (
+            "An API key is required: send the header Authorization: Bearer <key>, "
+            "or ?token=<key> from a browser."
+        )
+    if looks_like_key(token):
+        return "This API key is not valid: it is mistyped, unknown or revoked."
+    return "This sign-in token is not valid or has expired; reload the page, or use an API key."
+
+
+def connection_limit(key: APIKey) -> int:
+    limit = key.max_connections
+    return settings.TTS_MAX_CONNECTIONS_PER_KEY if limit is None else limit
+
+
+def requests_per_minute(key: APIKey) -> int:
+    limit = key.requests_per_minute
+    return settings.TTS_MAX_REQUESTS_PER_MINUTE if limit is None else limit
+
+
+def stale_before() -> Any:
+    """Rows not refreshed since then belong to connections of a process that died."""
+    return timezone.now() - timedelta(seconds=3 * settings.TTS_CONNECTION_REFRESH_SECONDS)
+
+
+async def take_connection(client: Client) -> None:
+    """Count this connection against its key's limit (4429 beyond it).
+
+    The row is written first and counted after: two connections racing for the last place
+    may both be refused, but never both let in.
+    """
+    assert client.key is not None
+    await OpenConnection.objects.acreate(key=client.key, channel_name=client.channel_name)
+    limit = connection_limit(client.key)
+    if limit:
+        open_now = await OpenConnection.objects.filter(
+            key=client.key, seen__gte=stale_before()
+        ).acount()
+        if open_now > limit:
+            await OpenConnection.objects.filter(channel_name=client.channel_name).adelete()
+            raise Refused(
+                CLOSE_TOO_MANY_CONNECTIONS,
+                "too_many_connections",
+                f"This API key already has {limit} connections open, its limit; "
+                "close one, or share one connection between requests.",
+            )
+    client.refresher = asyncio.create_task(keep_connection_fresh(client))
+
+
+async def keep_connection_fresh(client: Client) -> None:
+    """Refresh the connection's record now and then, and check that its key still holds."""
+    assert client.key is not None
+    while True:
+        await asyncio.sleep(settings.TTS_CONNECTION_REFRESH_SECONDS)
+        try:
+            await OpenConnection.objects.filter(channel_name=client.channel_name).aupdate(
+                seen=timezone.now()
+            )
+            active = await APIKey.objects.filter(pk=client.key.pk, revoked=None).aexists()
+        except Exception as error:  # the database is away; the row may go stale meanwhile
+            logger.warning("Could not refresh an open connection's record: %s", error)
+            continue
+        if not active:
+            await client.on_revoked()
+            return
+
+
+async def release(client: Client) -> None:
+    """The socket closed: give its place back."""
+    if client.refresher is not None:
+        client.refresher.cancel()
+    if client.key is None:
+        return
+    try:
+        await OpenConnection.objects.filter(channel_name=client.channel_name).adelete()
+        # Rows of processes that died are of no use to anyone.
+        await OpenConnection.objects.filter(seen__lt=stale_before()).adelete()
+    except Exception as error:
+        logger.warning("Could not release an open connection's record: %s", error)
+
+
+RATE_WINDOW = 60
+
+
+async def start_request(client: Client) -> None:
+    """Count a new request against its key's requests per minute, or raise Limited.
+
+    A sliding window: this minute's count, plus last minute's weighted by how much of it
+    still lies within the last 60 seconds. Refused requests are not counted.
+    """
+    if client.key is None:
+        return
+    limit = requests_per_minute(client.key)
+    if not limit:
+        return
+    now = time.time()
+    window = int(now // RATE_WINDOW)
+    current_key = f"access:rate:{client.key.pk}:{window}"
+    try:
+        await cache.aadd(current_key, 0, timeout=3 * RATE_WINDOW)
+        current = await cache.aincr(current_key)
+        previous = await cache.aget(f"access:rate:{client.key.pk}:{window - 1}", 0)
+    except Exception as error:
+        logger.warning("Could not count a request against its key's rate: %s", error)
+        return
+    elapsed = now % RATE_WINDOW
+    if previous * (1 - elapsed / RATE_WINDOW) + current <= limit:
+        return
+    with contextlib.suppress(Exception):
+        await cache.adecr(current_key)
+    wait = seconds_until_allowed(previous, current - 1, elapsed, limit)
+    raise Limited(
+        "too_many_requests",
+        f"This API key may start {limit} requests a minute; try again in {wait} s.",
+    )
+
+
+def seconds_until_allowed(previous: int, current: int, elapsed: float, limit: int) -> int:
+    """Whole seconds until one more request fits the sliding window."""
+    for wait in range(1, 2 * RATE_WINDOW + 1):
+        at = elapsed + wait
+        if at < RATE_WINDOW:
+            estimate = previous * (1 - at / RATE_WINDOW) + current + 1
+        else:  # in the next window, this one's count is the one that fades
+            estimate = current * (1 - (at - RATE_WINDOW) / RATE_WINDOW) + 1
+        if estimate <= limit:
+            return wait
+    return 2 * RATE_WINDOW
+
+
+async def record_usage(client: Client, characters: int, audio_seconds: float) -> None:
+    """Add one finished request to its key's usage for today."""
+    if client.key is None:
+        return
+    day = timezone.now().date()
+    rows = KeyUsage.objects.filter(key_id=client.key.pk, day=day)
+    change = {
+        "requests": F("requests") + 1,
+        "characters": F("characters") + characters,
+        "audio_seconds": F("audio_seconds") + audio_seconds,
+    }
+    try:
+        if not await rows.aupdate(**change):
+            try:
+                await KeyUsage.objects.acreate(
+                    key_id=client.key.pk,
+                    day=day,
+                    requests=1,
+                    characters=characters,
+                    audio_seconds=audio_seconds,
+                )
+            except IntegrityError:  # another process made today's row meanwhile
+                await rows.aupdate(**change)
+    except Exception as error:
+        logger.warning("Could not record usage for key %s: %s", client.key.prefix, error)

@@ -1,0 +1,255 @@
+"""API keys, origins and per-key limits, over real WebSockets to the real application."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from access.keys import create_key, revoke
+from access.models import APIKey, KeyUsage, OpenConnection
+from access.tokens import page_token_for
+from ttsproject.asgi import application
+
+from .conftest import pcm_of, receive_until_end, staff_client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def keys_required(settings):
+    settings.TTS_REQUIRE_API_KEY = True
+
+
+@pytest.fixture
+async def opened():
+    """Sockets opened by a test, closed at its end."""
+    sockets: list[WebsocketCommunicator] = []
+    yield sockets
+    for socket in sockets:
+        await socket.disconnect(timeout=5)
+
+
+async def open_socket(
+    opened: list[WebsocketCommunicator],
+    query: str = "",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, f"/ws/tts/{query}", headers=headers or [])
+    connected, _ = await socket.connect(timeout=5)
+    assert connected
+    opened.append(socket)
+    return socket
+
+
+def bearer(key: str) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Bearer {key}".encode())]
+
+
+async def new_key(name: str = "client", **limits: int) -> str:
+    _, key = await sync_to_async(create_key)(name, **limits)
+    return key
+
+
+async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: str) -> str:
+    """The socket gets one error, then is closed with `close_code`; returns the message."""
+    error = await socket.receive_json_from(timeout=5)
+    assert error["status"] == "error"
+    assert error["code"] == code
+    closing = await socket.receive_output(timeout=5)
+    assert closing == {"type": "websocket.close", "code": close_code}
+    return str(error["message"])
+
+
+async def speaks(socket: WebsocketCommunicator, text: str = "Hello there.") -> dict:
+    await socket.send_json_to({"text": text, "voice_id": "joe"})
+    messages = await receive_until_end(socket)
+    assert messages[-1]["status"] == "complete", messages[-1]
+    assert len(pcm_of(messages)) > 0
+    return messages[-1]
+
+
+async def test_without_a_key_the_socket_is_refused_with_4401(keys_required, opened):
+    socket = await open_socket(opened)
+    message = await assert_refused(socket, 4401, "unauthorized")
+    assert "Authorization: Bearer" in message
+    assert await socket.receive_nothing(timeout=0.3)
+
+
+async def test_a_wrong_key_is_refused(keys_required, opened):
+    key = await new_key()
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    for token in (wrong, "tts_abcdefgh_nothing", "not-a-key"):
+        socket = await open_socket(opened, headers=bearer(token))
+        assert "not valid" in await assert_refused(socket, 4401, "unauthorized")
+
+
+async def test_a_revoked_key_is_refused(keys_required, opened):
+    key = await new_key()
+    api_key = await APIKey.objects.aget()
+    await sync_to_async(revoke)(api_key)
+    socket = await open_socket(opened, query=f"?token={key}")
+    await assert_refused(socket, 4401, "unauthorized")
+
+
+async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required, opened):
+    key = await new_key()
+    socket = await open_socket(opened, headers=bearer(key))
+    complete = await speaks(socket, "Hello there.")
+    await speaks(socket, "Nice to meet you.")
+
+    usage = await KeyUsage.objects.aget()
+    assert usage.requests == 2
+    assert usage.characters == len("Hello there.") + len("Nice to meet you.")
+    assert usage.audio_seconds > complete["data"]["audio_seconds"]
+    api_key = await APIKey.objects.aget()
+    assert api_key.last_used is not None
+
+
+async def test_a_key_in_the_query_string_speaks(keys_required, opened):
+    key = await new_key()
+    socket = await open_socket(opened, query=f"?timeout=3&token={key}")
+    await speaks(socket)
+
+
+async def test_revoking_a_key_closes_its_open_connections(keys_required, opened):
+    key = await new_key()
+    socket = await open_socket(opened, headers=bearer(key))
+    await speaks(socket)
+    await sync_to_async(revoke)(await APIKey.objects.aget())
+    assert "revoked" in await assert_refused(socket, 4401, "unauthorized")
+    await socket.disconnect()
+    opened.remove(socket)
+    assert not await OpenConnection.objects.aexists()
+
+
+async def test_a_revocation_the_layer_did_not_carry_is_found_on_refresh(
+    keys_required, opened, settings
+):
+    settings.TTS_CONNECTION_REFRESH_SECONDS = 0.2
+    key = await new_key()
+    socket = await open_socket(opened, headers=bearer(key))
+    # Revoked behind the signal's back, as another process with its own layer would.
+    await APIKey.objects.aupdate(revoked=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    await assert_refused(socket, 4401, "unauthorized")
+
+
+async def test_keys_are_optional_when_not_required(opened):
+    await speaks(await open_socket(opened))
+    # A key that does not hold is not an error then: the client is served as anyone is.
+    await speaks(await open_socket(opened, headers=bearer("tts_abcdefgh_wrong")))
+
+
+async def test_connections_beyond_a_keys_limit_are_refused_with_4429(keys_required, opened):
+    key = await new_key(max_connections=2)
+    first = await open_socket(opened, headers=bearer(key))
+    await open_socket(opened, headers=bearer(key))
+    third = await open_socket(opened, headers=bearer(key))
+    assert "2 connections" in await assert_refused(third, 4429, "too_many_connections")
+    # Other keys have places of their own, and a closed connection frees its place.
+    await speaks(await open_socket(opened, headers=bearer(await new_key("other"))))
+    await first.disconnect()
+    opened.remove(first)
+    await speaks(await open_socket(opened, headers=bearer(key)))
+
+
+async def test_the_default_connection_limit_applies_to_keys_without_one(
+    keys_required, opened, settings
+):
+    settings.TTS_MAX_CONNECTIONS_PER_KEY = 1
+    key = await new_key()
+    await open_socket(opened, headers=bearer(key))
+    second = await open_socket(opened, headers=bearer(key))
+    await assert_refused(second, 4429, "too_many_connections")
+
+
+async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, opened):
+    key = await new_key(requests_per_minute=2)
+    socket = await open_socket(opened, headers=bearer(key))
+    await speaks(socket, "One.")
+    await speaks(socket, "Two.")
+    await socket.send_json_to({"text": "Three.", "voice_id": "joe", "request_id": "third"})
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "too_many_requests"
+    assert error["request_id"] == "third"
+    assert "2 requests a minute; try again in" in error["message"]
+    # The connection is still there, and another key is not held back.
+    await socket.send_json_to({"type": "cancel", "request_id": "nothing"})
+    assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_request"
+    await speaks(await open_socket(opened, headers=bearer(await new_key("other"))))
+    assert (await KeyUsage.objects.aget(key__name="client")).requests == 2
+
+
+async def test_a_message_over_the_size_limit_is_refused_and_the_socket_serves_on(opened, settings):
+    settings.TTS_MAX_MESSAGE_BYTES = 2048
+    socket = await open_socket(opened)
+    await socket.send_json_to({"text": "é" * 1500, "voice_id": "joe"})  # 3000 bytes of UTF-8
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "message_too_large"
+    assert "at most 2048 bytes" in error["message"]
+    await socket.send_to(bytes_data=b"\x00" * 4096)
+    assert (await socket.receive_json_from(timeout=5))["code"] == "message_too_large"
+    await speaks(socket)
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "http://127.0.0.1.evil.example:8000", "null"]
+)
+async def test_a_browser_from_another_origin_is_refused_with_4403(opened, origin):
+    socket = await open_socket(opened, headers=[(b"origin", origin.encode())])
+    await assert_refused(socket, 4403, "origin_not_allowed")
+
+
+async def test_pages_from_allowed_hosts_and_listed_origins_may_connect(opened, settings):
+    settings.TTS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    for origin in (b"http://127.0.0.1:8000", b"http://localhost:3000", b"https://app.example.com"):
+        await speaks(await open_socket(opened, headers=[(b"origin", origin)]))
+
+
+async def test_a_staff_users_page_token_opens_a_connection(keys_required, opened):
+    staff = await User.objects.acreate(username="operator", is_staff=True)
+    socket = await open_socket(opened, query=f"?token={page_token_for(staff)}")
+    await speaks(socket)
+
+
+async def test_an_expired_or_non_staff_page_token_is_refused(keys_required, opened, settings):
+    settings.TTS_PAGE_TOKEN_SECONDS = 1
+    staff = await User.objects.acreate(username="operator", is_staff=True)
+    visitor = await User.objects.acreate(username="visitor")
+    socket = await open_socket(opened, query=f"?token={page_token_for(visitor)}")
+    await assert_refused(socket, 4401, "unauthorized")
+    token = page_token_for(staff)
+    await asyncio.sleep(2.1)
+    socket = await open_socket(opened, query=f"?token={token}")
+    assert "expired" in await assert_refused(socket, 4401, "unauthorized")
+
+
+def test_the_page_token_endpoint_serves_only_staff(client):
+    assert client.get("/api/page-token/").status_code == 403
+    response = staff_client().get("/api/page-token/")
+    assert response.status_code == 200
+    assert response.json()["expires_in"] == 300
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+async def test_create_api_key_prints_a_key_that_works(keys_required, opened):
+    output = io.StringIO()
+    await sync_to_async(call_command)(
+        "create_api_key", "kiosk", "--max-connections", "3", stdout=output, stderr=io.StringIO()
+    )
+    key = output.getvalue().strip()
+    api_key = await APIKey.objects.aget(name="kiosk")
+    assert key.startswith(f"tts_{api_key.prefix}_")
+    assert api_key.max_connections == 3
+    assert key not in (api_key.secret_hash, api_key.prefix)  # only a hash is stored
+    await speaks(await open_socket(opened, headers=bearer(key)))
+
+    await sync_to_async(call_command)("revoke_api_key", api_key.prefix, stdout=io.StringIO())
+    socket = await open_socket(opened, headers=bearer(key))
+    await assert_refused(socket, 4401, "unauthorized")

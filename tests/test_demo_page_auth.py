@@ -1,0 +1,94 @@
+"""The demo page on a server that requires API keys, in a real headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import websockets
+
+from .browser import browser_page, require_chromium
+from .servers import Deployment, deployment, speak_on, wait_for
+
+PASSWORD = "a long test password 7"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, str]]:
+    require_chromium()
+    with deployment(
+        tmp_path_factory.mktemp("demo-auth"), warm_up=False, TTS_REQUIRE_API_KEY="true"
+    ) as running:
+        running.manage(
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "operator",
+            "--email",
+            "operator@example.com",
+            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        )
+        key = running.manage("create_api_key", "demo page test").strip()
+        assert running.speak("Warming up.", key=key)[-1]["status"] == "complete"
+        yield running, key
+
+
+def speak_and_wait(page) -> None:
+    page.fill("#text", "Hello there, this page has a key.")
+    page.click("#speak")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    assert page.evaluate("window.ttsDemo.received") >= 1
+    assert page.evaluate("window.ttsDemo.errors") == []
+
+
+def test_a_logged_in_staff_user_speaks_without_a_key(server, tmp_path):
+    running, _ = server
+    with browser_page(f"{running.url}/admin/login/?next=/", tmp_path / "staff.png") as page:
+        page.fill("#id_username", "operator")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{running.url}/")
+        page.wait_for_function("document.getElementById('voice').value === 'joe'")
+        assert page.get_attribute("#speak-form", "data-auth") == "staff"
+        assert page.query_selector("#api-key") is None
+        speak_and_wait(page)
+
+
+def test_a_visitor_is_asked_for_a_key_and_a_good_one_speaks(server, tmp_path):
+    running, key = server
+    with browser_page(f"{running.url}/", tmp_path / "visitor.png") as page:
+        page.wait_for_function("document.getElementById('voice').value === 'joe'")
+        assert page.get_attribute("#speak-form", "data-auth") == "key"
+        page.click("#speak")
+        assert "Paste an API key" in page.inner_text("#api-key-error")
+
+        page.fill("#api-key", "tts_abcdefgh_" + "x" * 43)
+        page.click("#speak")
+        page.wait_for_function("window.ttsDemo.closes.includes(4401)", timeout=10_000)
+        assert "did not accept this API key" in page.inner_text("#api-key-error")
+        assert page.get_attribute("#api-key", "aria-invalid") == "true"
+
+        page.fill("#api-key", key)
+        page.dispatch_event("#api-key", "change")
+        page.evaluate("window.ttsDemo.errors = []")
+        speak_and_wait(page)
+        # The key stays in this tab across a reload, and nowhere else.
+        page.reload()
+        assert page.input_value("#api-key") == key
+        assert page.evaluate("localStorage.length") == 0
+
+
+def test_keys_do_not_reach_the_server_log(server):
+    running, key = server
+
+    async def speak_with_the_key_in_the_query() -> str:
+        url = f"ws://127.0.0.1:{running.port}/ws/tts/?token={key}"
+        async with websockets.connect(url) as ws:
+            messages = await speak_on(ws, "Hello.")
+        return str(messages[-1]["status"])
+
+    assert asyncio.run(speak_with_the_key_in_the_query()) == "complete"
+    assert wait_for(lambda: "WSDISCONNECT /ws/tts/" in running.log(), 5)
+    secret = key.split("_", 2)[2]
+    assert secret not in running.log()
