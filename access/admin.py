@@ -5,14 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from .guard import stale_before
 from .keys import hash_key, new_key_string, revoke
-from .models import APIKey, KeyUsage
+from .models import APIKey, KeyUsage, OpenConnection
+
+
+def usage_total(field: str, zero: float) -> Coalesce:
+    """A key's `field` summed over all its days."""
+    days = (
+        KeyUsage.objects.filter(key=OuterRef("pk"))
+        .values("key")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(Subquery(days), Value(zero))
 
 
 class KeyUsageInline(admin.TabularInline):
@@ -57,17 +69,22 @@ class APIKeyAdmin(admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[APIKey]:
+        # Subqueries, not joins: joining usage and connections at once would multiply the sums.
         return (
             super()
             .get_queryset(request)
             .annotate(
-                total_requests=Sum("usage__requests", default=0),
-                total_characters=Sum("usage__characters", default=0),
-                total_audio_seconds=Sum("usage__audio_seconds", default=0.0),
-                open_count=Count(
-                    "connections",
-                    filter=Q(connections__seen__gte=stale_before()),
-                    distinct=True,
+                total_requests=usage_total("requests", 0),
+                total_characters=usage_total("characters", 0),
+                total_audio_seconds=usage_total("audio_seconds", 0.0),
+                open_count=Coalesce(
+                    Subquery(
+                        OpenConnection.objects.filter(key=OuterRef("pk"), seen__gte=stale_before())
+                        .values("key")
+                        .annotate(count=Count("pk"))
+                        .values("count")
+                    ),
+                    0,
                 ),
             )
         )

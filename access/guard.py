@@ -62,6 +62,7 @@ class Client:
     on_revoked: Callable[[], Awaitable[None]]
     key: APIKey | None = None
     staff_user_id: int | None = None  # a staff user's demo page (tokens.py)
+    revoked: bool = False  # the key was revoked while the socket was open
     refresher: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

@@ -189,6 +189,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
         await self.key_revoked()
 
     async def key_revoked(self) -> None:
+        """The layer's message and the connection's own refresh may both say so: close once."""
+        if self.client is None or self.client.revoked:
+            return
+        self.client.revoked = True
         await self.send_error(
             ClientError("unauthorized", "This connection's API key has been revoked.")
         )
@@ -214,8 +218,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         """Called with each client frame; every frame, even a bad one, restarts the idle clock."""
         message = None
         try:
-            if self.client is None:
-                return  # refused at connect; the socket is closing
+            if self.client is None or self.client.revoked:
+                return  # refused at connect, or its key revoked: the socket is closing
             size = len(text_data.encode("utf-8") if text_data is not None else bytes_data or b"")
             if size > settings.TTS_MAX_MESSAGE_BYTES:
                 raise ClientError(

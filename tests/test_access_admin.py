@@ -8,7 +8,7 @@ import re
 import pytest
 
 from access.keys import create_key, hash_key
-from access.models import APIKey, KeyUsage
+from access.models import APIKey, KeyUsage, OpenConnection
 
 from .conftest import staff_client
 
@@ -53,10 +53,13 @@ def test_the_list_shows_usage_and_the_key_page_shows_it_by_day():
         characters=80,
         audio_seconds=6.25,
     )
+    for number in range(2):
+        OpenConnection.objects.create(key=api_key, channel_name=f"specific.{number}")
     client = staff_client()
     listing = client.get("/admin/access/apikey/").content.decode()
     row = listing[listing.index("call centre") :]
-    assert re.search(r">5<.*>200<.*>15\.8<", row, re.S)
+    # open connections, then requests, characters and audio seconds over both days
+    assert re.search(r">2<.*>5<.*>200<.*>15\.8<", row, re.S)
     page = client.get(f"/admin/access/apikey/{api_key.pk}/change/").content.decode()
     assert "usage by day" in page.lower()
     assert "Nov. 26, 2026" in page and "9.5" in page and "6.2" in page
