@@ -18,9 +18,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -95,15 +96,21 @@ async def admit(
     token = presented_token(scope)
     if token is not None:
         if looks_like_key(token):
-            client.key = await find_key(token)
+            client.key, admitted = await sync_to_async(admit_key_now)(token, channel_name)
+            if client.key is not None and not admitted:
+                raise Refused(
+                    CLOSE_TOO_MANY_CONNECTIONS,
+                    "too_many_connections",
+                    f"This API key already has {connection_limit(client.key)} connections "
+                    "open, its limit; close one, or share one connection between requests.",
+                )
         else:
             user = await user_for_page_token(token)
             client.staff_user_id = None if user is None else user.pk
     if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
         raise Refused(CLOSE_UNAUTHORIZED, "unauthorized", refusal_reason(token))
     if client.key is not None:
-        await take_connection(client)
-        await APIKey.objects.filter(pk=client.key.pk).aupdate(last_used=timezone.now())
+        client.refresher = asyncio.create_task(keep_connection_fresh(client))
     return client
 
 
@@ -133,28 +140,38 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(seconds=3 * settings.TTS_CONNECTION_REFRESH_SECONDS)
 
 
-async def take_connection(client: Client) -> None:
-    """Count this connection against its key's limit (4429 beyond it).
+def admit_key_now(token: str, channel_name: str) -> tuple[APIKey | None, bool]:
+    """The key `token` is (None if none holds), and whether it has room for a connection.
 
-    The row is written first and counted after: two connections racing for the last place
-    may both be refused, but never both let in.
+    One trip to the database thread for both: a new connection waits for this.
     """
-    assert client.key is not None
-    await OpenConnection.objects.acreate(key=client.key, channel_name=client.channel_name)
-    limit = connection_limit(client.key)
-    if limit:
-        open_now = await OpenConnection.objects.filter(
-            key=client.key, seen__gte=stale_before()
-        ).acount()
-        if open_now > limit:
-            await OpenConnection.objects.filter(channel_name=client.channel_name).adelete()
-            raise Refused(
-                CLOSE_TOO_MANY_CONNECTIONS,
-                "too_many_connections",
-                f"This API key already has {limit} connections open, its limit; "
-                "close one, or share one connection between requests.",
-            )
-    client.refresher = asyncio.create_task(keep_connection_fresh(client))
+    key = find_key(token)
+    if key is None:
+        return None, True
+    return key, take_connection_now(key, channel_name)
+
+
+def take_connection_now(key: APIKey, channel_name: str) -> bool:
+    """Record the connection if the key has room for it (else 4429); note the key was used.
+
+    The key's row stays locked until the count is done (on SQLite, the transaction locks
+    the database), so two connections racing for the last place cannot both get it, on any
+    number of web processes.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        list(APIKey.objects.select_for_update().filter(pk=key.pk).values_list("pk"))
+        OpenConnection.objects.create(key=key, channel_name=channel_name)
+        limit = connection_limit(key)
+        if limit:
+            open_now = OpenConnection.objects.filter(key=key, seen__gte=stale_before()).count()
+            if open_now > limit:
+                transaction.set_rollback(True)
+                return False
+        # To the minute: a busy key need not be written on every connection.
+        if key.last_used is None or now - key.last_used > timedelta(minutes=1):
+            APIKey.objects.filter(pk=key.pk).update(last_used=now)
+    return True
 
 
 async def keep_connection_fresh(client: Client) -> None:
@@ -203,26 +220,34 @@ async def start_request(client: Client) -> None:
     limit = requests_per_minute(client.key)
     if not limit:
         return
-    now = time.time()
-    window = int(now // RATE_WINDOW)
-    current_key = f"access:rate:{client.key.pk}:{window}"
     try:
-        await cache.aadd(current_key, 0, timeout=3 * RATE_WINDOW)
-        current = await cache.aincr(current_key)
-        previous = await cache.aget(f"access:rate:{client.key.pk}:{window - 1}", 0)
+        # Off the database thread: the cache is thread-safe, and one hop does all of it.
+        wait = await sync_to_async(count_request_now, thread_sensitive=False)(
+            client.key.pk, limit, time.time()
+        )
     except Exception as error:
         logger.warning("Could not count a request against its key's rate: %s", error)
         return
+    if wait:
+        raise Limited(
+            "too_many_requests",
+            f"This API key may start {limit} requests a minute; try again in {wait} s.",
+        )
+
+
+def count_request_now(key_id: int, limit: int, now: float) -> int:
+    """Count one request in the key's window; 0 if it fits, else the seconds to wait."""
+    window = int(now // RATE_WINDOW)
+    current_key = f"access:rate:{key_id}:{window}"
+    cache.add(current_key, 0, timeout=3 * RATE_WINDOW)
+    current = cache.incr(current_key)
+    previous = cache.get(f"access:rate:{key_id}:{window - 1}", 0)
     elapsed = now % RATE_WINDOW
     if previous * (1 - elapsed / RATE_WINDOW) + current <= limit:
-        return
+        return 0
     with contextlib.suppress(Exception):
-        await cache.adecr(current_key)
-    wait = seconds_until_allowed(previous, current - 1, elapsed, limit)
-    raise Limited(
-        "too_many_requests",
-        f"This API key may start {limit} requests a minute; try again in {wait} s.",
-    )
+        cache.decr(current_key)
+    return seconds_until_allowed(previous, current - 1, elapsed, limit)
 
 
 def seconds_until_allowed(previous: int, current: int, elapsed: float, limit: int) -> int:
@@ -238,12 +263,23 @@ def seconds_until_allowed(previous: int, current: int, elapsed: float, limit: in
     return 2 * RATE_WINDOW
 
 
-async def record_usage(client: Client, characters: int, audio_seconds: float) -> None:
-    """Add one finished request to its key's usage for today."""
+# Usage being written; kept here so that the tasks are not collected half-way.
+_recording: set[asyncio.Task[None]] = set()
+
+
+def record_usage_soon(client: Client, characters: int, audio_seconds: float) -> None:
+    """Add one finished request to its key's usage, without holding up the socket."""
     if client.key is None:
         return
+    task = asyncio.create_task(record_usage(client.key, characters, audio_seconds))
+    _recording.add(task)
+    task.add_done_callback(_recording.discard)
+
+
+async def record_usage(key: APIKey, characters: int, audio_seconds: float) -> None:
+    """Add one finished request to its key's usage for today."""
     day = timezone.now().date()
-    rows = KeyUsage.objects.filter(key_id=client.key.pk, day=day)
+    rows = KeyUsage.objects.filter(key_id=key.pk, day=day)
     change = {
         "requests": F("requests") + 1,
         "characters": F("characters") + characters,
@@ -253,7 +289,7 @@ async def record_usage(client: Client, characters: int, audio_seconds: float) ->
         if not await rows.aupdate(**change):
             try:
                 await KeyUsage.objects.acreate(
-                    key_id=client.key.pk,
+                    key_id=key.pk,
                     day=day,
                     requests=1,
                     characters=characters,
@@ -262,4 +298,4 @@ async def record_usage(client: Client, characters: int, audio_seconds: float) ->
             except IntegrityError:  # another process made today's row meanwhile
                 await rows.aupdate(**change)
     except Exception as error:
-        logger.warning("Could not record usage for key %s: %s", client.key.prefix, error)
+        logger.warning("Could not record usage for key %s: %s", key.prefix, error)

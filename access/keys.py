@@ -56,12 +56,12 @@ def looks_like_key(token: str) -> bool:
     return prefix_of(token) is not None
 
 
-async def find_key(key: str) -> APIKey | None:
+def find_key(key: str) -> APIKey | None:
     """The active key this string is, or None (unknown, wrong secret or revoked)."""
     prefix = prefix_of(key)
     if prefix is None:
         return None
-    api_key = await APIKey.objects.filter(prefix=prefix).afirst()
+    api_key = APIKey.objects.filter(prefix=prefix).first()
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_key(key)):
         return None
     if not api_key.active:

@@ -479,7 +479,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if draining.draining:
             await self.close_when_idle()
         if self.client is not None:
-            await guard.record_usage(self.client, stream.characters, stream.audio_seconds)
+            guard.record_usage_soon(self.client, stream.characters, stream.audio_seconds)
         first_audio = stream.first_audio_after
         logger.info(
             "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",

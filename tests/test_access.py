@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db.models import Sum
 
 from access.keys import create_key, revoke
 from access.models import APIKey, KeyUsage, OpenConnection
@@ -67,6 +68,16 @@ async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: s
     return str(error["message"])
 
 
+async def usage_after(requests: int, **which: str) -> KeyUsage:
+    """Today's usage row once `requests` requests in all are recorded (written in the
+    background after each request ends)."""
+    for _ in range(50):
+        if await KeyUsage.objects.aaggregate(total=Sum("requests")) == {"total": requests}:
+            break
+        await asyncio.sleep(0.1)
+    return await KeyUsage.objects.aget(**which)
+
+
 async def speaks(socket: WebsocketCommunicator, text: str = "Hello there.") -> dict:
     await socket.send_json_to({"text": text, "voice_id": "joe"})
     messages = await receive_until_end(socket)
@@ -104,7 +115,7 @@ async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required
     complete = await speaks(socket, "Hello there.")
     await speaks(socket, "Nice to meet you.")
 
-    usage = await KeyUsage.objects.aget()
+    usage = await usage_after(requests=2)
     assert usage.requests == 2
     assert usage.characters == len("Hello there.") + len("Nice to meet you.")
     assert usage.audio_seconds > complete["data"]["audio_seconds"]
@@ -183,6 +194,7 @@ async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, 
     await socket.send_json_to({"type": "cancel", "request_id": "nothing"})
     assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_request"
     await speaks(await open_socket(opened, headers=bearer(await new_key("other"))))
+    assert (await usage_after(requests=3, key__name="other")).requests == 1
     assert (await KeyUsage.objects.aget(key__name="client")).requests == 2
 
 

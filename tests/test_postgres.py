@@ -40,3 +40,34 @@ def test_it_serves_speech_with_its_data_in_postgresql(postgres_deployment):
     assert messages[-1]["status"] == "complete", messages[-1]
     status, ready = postgres_deployment.get("/readyz")
     assert status == 200 and ready["checks"]["database"] == "ok"
+
+
+RACE = """
+import threading
+from django.db import connection
+from access.guard import take_connection_now
+from access.keys import create_key
+
+key, _ = create_key("race", max_connections=2)
+start = threading.Barrier(8)
+admitted = []
+
+def connect(number):
+    start.wait()
+    admitted.append(take_connection_now(key, f"race.{number}"))
+    connection.close()
+
+threads = [threading.Thread(target=connect, args=(n,)) for n in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(sum(admitted))
+"""
+
+
+def test_connections_racing_for_a_keys_last_places_get_only_those(postgres_deployment):
+    # Eight connections of one key at the same moment, each on its own database connection
+    # (as on eight web processes); the key allows two.
+    output = postgres_deployment.manage("shell", "-c", RACE)
+    assert output.split()[-1] == "2"

@@ -191,8 +191,16 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
-            # Daphne serves many sockets from one process: wait for the lock instead of failing.
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                # Daphne serves many sockets from one process: wait for the lock instead of
+                # failing; take it when a transaction starts, so that two never deadlock.
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                # Readers do not wait for writers, and a commit costs no fsync (a power cut
+                # may lose the last commits, never the database). Connections, usage and
+                # last-used times are written all the time: ~10 ms each before, ~1 ms now.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
         }
     }
 
