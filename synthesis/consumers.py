@@ -207,6 +207,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
             stream.cancel_timers()
             if stream.in_flight:
                 await mark_cancelled(stream.token)
+            if self.client is not None:  # what a client hung up on was still used
+                guard.record_usage_soon(self.client, stream.characters, stream.audio_seconds)
         self.streams = {}
         if self.client is not None:
             if self.client.group is not None:

@@ -123,6 +123,19 @@ async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required
     assert api_key.last_used is not None
 
 
+async def test_a_request_the_client_hangs_up_on_still_counts_what_it_used(keys_required, opened):
+    key = await new_key()
+    socket = await open_socket(opened, headers=bearer(key))
+    text = "This reply goes on for a while, sentence after sentence. " * 6
+    await socket.send_json_to({"text": text, "voice_id": "joe"})
+    assert (await socket.receive_json_from(timeout=30))["status"] == "chunk"
+    await socket.disconnect()
+    opened.remove(socket)
+    usage = await usage_after(requests=1)
+    assert usage.characters == len(text)
+    assert usage.audio_seconds > 0
+
+
 async def test_a_key_in_the_query_string_speaks(keys_required, opened):
     key = await new_key()
     socket = await open_socket(opened, query=f"?timeout=3&token={key}")
