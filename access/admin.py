@@ -40,6 +40,21 @@ class KeyUsageInline(admin.TabularInline):
         return f"{usage.audio_seconds:.1f}"
 
 
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> QuerySet[APIKey]:
+        if self.value() == "active":
+            return queryset.filter(revoked=None)
+        if self.value() == "revoked":
+            return queryset.exclude(revoked=None)
+        return queryset
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     list_display = [
@@ -53,7 +68,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         "characters",
         "audio_seconds",
     ]
-    list_filter = [("revoked", admin.EmptyFieldListFilter)]
+    list_filter = [StatusFilter]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix_shown", "created", "last_used", "revoked"]
     inlines = [KeyUsageInline]

@@ -7,6 +7,7 @@ class AccessConfig(AppConfig):
     """API keys, who may connect, and how much each key may do (docs/security.md)."""
 
     name = "access"
+    verbose_name = "Access control"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
