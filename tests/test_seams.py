@@ -101,4 +101,6 @@ async def test_chunks_join_without_clicks_or_uneven_gaps(connect):
     inner = [length for start, length in runs if start > 0 and start + length < end]
     assert len(inner) == 3, runs
     assert all(0.2 <= length <= 0.4 for length in inner), inner
-    assert quiet_runs(audio, 24000, 0.0)[0][1] <= 0.015
+    # The first chunk ("Hello there,") starts within 15 ms of its speech. Measured against its
+    # own peak: sentences are levelled by loudness, so their peaks differ (loudness.py).
+    assert quiet_runs(pieces[0], 24000, 0.0)[0][1] <= 0.015

@@ -21,6 +21,7 @@ from piper.config import PiperConfig
 from piper.voice import AudioChunk
 
 from .base import SpokenSentence, SynthesisOptions
+from .loudness import level
 from .seams import fade_edges, pause_after, speech_bounds
 from .words import (
     WordTiming,
@@ -207,7 +208,8 @@ class PiperEngine:
             length_scale=self.voice.config.length_scale / options.speed,
             noise_scale=options.noise_scale,
             noise_w_scale=options.noise_width,
-            volume=options.volume,
+            # Piper would scale each sentence to its own peak; loudness.py levels them instead.
+            normalize_audio=False,
         )
         rate = self.sample_rate
         words: list[str] = []
@@ -223,8 +225,9 @@ class PiperEngine:
             raw = chunk.audio_float_array
             start, end = speech_bounds(raw, rate)
             pause = pause_after("".join(chunk.phonemes)) / options.speed + options.sentence_silence
+            speech = level(raw[start:end], rate, options.volume)
             audio = np.concatenate(
-                [fade_edges(raw[start:end], rate), np.zeros(round(pause * rate), np.float32)]
+                [fade_edges(speech, rate), np.zeros(round(pause * rate), np.float32)]
             )
             ready: list[WordTiming] = []
             if shares:
