@@ -1,0 +1,44 @@
+"""Text normalization: written text turned into the words a speaker would say.
+
+A voice reads "On 3/4/2025 Dr. Smith paid $12.50" well only once it is written "On March
+fourth, twenty twenty-five Doctor Smith paid twelve dollars and fifty cents". How to get there
+depends on the language, so `normalize` looks the language up in `NORMALIZERS`, a registry
+keyed by language prefix ("en" serves "en", "en-US" and "en_GB"). Each language has its own
+module (english.py); to add one, write synthesis/text/<language>.py with a `str -> str`
+function and register it here. Languages without a normalizer get their text back with only
+its whitespace collapsed, which is also the last step for every language.
+
+Everything here is pure: no Django, no I/O, the same output for the same input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from synthesis.text.english import normalize_english
+
+__all__ = ["NORMALIZERS", "Normalizer", "normalize"]
+
+Normalizer = Callable[[str], str]
+
+NORMALIZERS: Mapping[str, Normalizer] = {"en": normalize_english}
+
+_WHITESPACE = re.compile(r"\s+")
+_REGION_SEPARATOR = re.compile(r"[-_]")
+
+
+def normalize(text: str, language: str = "en") -> str:
+    """Text as it should be spoken in language (a code such as "en", "en-US" or "en_GB").
+
+    The result has single spaces and no leading or trailing whitespace; passes may add spaces
+    around the words they write, so collapsing once at the end keeps them simple.
+    """
+    normalizer = NORMALIZERS.get(_language_prefix(language))
+    spoken = normalizer(text) if normalizer is not None else text
+    return _WHITESPACE.sub(" ", spoken).strip()
+
+
+def _language_prefix(language: str) -> str:
+    """The language part of a language code: "en-US", "en_GB" and "EN" are all "en"."""
+    return _REGION_SEPARATOR.split(language.strip().lower(), maxsplit=1)[0]
