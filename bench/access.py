@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ttfa import free_port, ms, p50, p95, wait_for_port  # noqa: E402
+from bench.ttfa import free_port, make_api_key, ms, p50, p95, wait_for_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "Hello there."
@@ -47,15 +47,7 @@ def served() -> Iterator[tuple[str, str]]:
         }
         python = sys.executable
         subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        key = subprocess.run(
-            [python, "manage.py", "create_api_key", "bench", "-v0"]
-            + ["--requests-per-minute", "1000000"],  # counted, never refused
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = make_api_key(env)
         port = free_port()
         log = Path(data_dir) / "serve.log"
         command = [python, "manage.py", "serve", "--port", str(port)]

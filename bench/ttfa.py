@@ -543,6 +543,21 @@ def tail(log: Path, lines: int = 30) -> str:
     return ""
 
 
+def make_api_key(env: dict[str, str]) -> str:
+    """A key in the database `env` names, for a benchmark's clients: its requests are counted
+    (so the rate check runs) but never refused."""
+    made = subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", "bench", "-v", "0"]
+        + ["--requests-per-minute", "1000000"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return made.stdout.strip()
+
+
 @contextlib.contextmanager
 def started_server(meter: CpuMeter) -> Iterator[str]:
     """Migrate a fresh data directory, serve it with daphne on a free port, stop it after."""
@@ -563,16 +578,7 @@ def started_server(meter: CpuMeter) -> Iterator[str]:
             check=True,
         )
         if env["TTS_REQUIRE_API_KEY"].lower() in ("1", "true", "yes", "on"):
-            made = subprocess.run(
-                [sys.executable, "manage.py", "create_api_key", "bench", "-v", "0"]
-                + ["--requests-per-minute", "1000000"],  # counted, never refused
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            os.environ["TTS_API_KEY"] = made.stdout.strip()  # read by connect()
+            os.environ["TTS_API_KEY"] = make_api_key(env)  # read by connect()
         port = free_port()
         log = Path(data_dir) / "daphne.log"
         with open(log, "wb") as output:

@@ -44,8 +44,10 @@ async def connect(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
     """Open WebSocket connections to the real application; closed at the end of the test."""
     opened: list[WebsocketCommunicator] = []
 
-    async def open_socket(path: str = "/ws/tts/") -> WebsocketCommunicator:
-        communicator = WebsocketCommunicator(application, path)
+    async def open_socket(
+        path: str = "/ws/tts/", headers: list[tuple[bytes, bytes]] | None = None
+    ) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
         connected, _ = await communicator.connect(timeout=5)
         assert connected
         opened.append(communicator)

@@ -16,7 +16,6 @@ from django.db.models import Sum
 from access.keys import create_key, revoke
 from access.models import APIKey, KeyUsage, OpenConnection
 from access.tokens import page_token_for
-from ttsproject.asgi import application
 
 from .conftest import pcm_of, receive_until_end, staff_client
 
@@ -26,27 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def keys_required(settings):
     settings.TTS_REQUIRE_API_KEY = True
-
-
-@pytest.fixture
-async def opened():
-    """Sockets opened by a test, closed at its end."""
-    sockets: list[WebsocketCommunicator] = []
-    yield sockets
-    for socket in sockets:
-        await socket.disconnect(timeout=5)
-
-
-async def open_socket(
-    opened: list[WebsocketCommunicator],
-    query: str = "",
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> WebsocketCommunicator:
-    socket = WebsocketCommunicator(application, f"/ws/tts/{query}", headers=headers or [])
-    connected, _ = await socket.connect(timeout=5)
-    assert connected
-    opened.append(socket)
-    return socket
 
 
 def bearer(key: str) -> list[tuple[bytes, bytes]]:
@@ -86,32 +64,32 @@ async def speaks(socket: WebsocketCommunicator, text: str = "Hello there.") -> d
     return messages[-1]
 
 
-async def test_without_a_key_the_socket_is_refused_with_4401(keys_required, opened):
-    socket = await open_socket(opened)
+async def test_without_a_key_the_socket_is_refused_with_4401(keys_required, connect):
+    socket = await connect()
     message = await assert_refused(socket, 4401, "unauthorized")
     assert "Authorization: Bearer" in message
     assert await socket.receive_nothing(timeout=0.3)
 
 
-async def test_a_wrong_key_is_refused(keys_required, opened):
+async def test_a_wrong_key_is_refused(keys_required, connect):
     key = await new_key()
     wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     for token in (wrong, "tts_abcdefgh_nothing", "not-a-key"):
-        socket = await open_socket(opened, headers=bearer(token))
+        socket = await connect(headers=bearer(token))
         assert "not valid" in await assert_refused(socket, 4401, "unauthorized")
 
 
-async def test_a_revoked_key_is_refused(keys_required, opened):
+async def test_a_revoked_key_is_refused(keys_required, connect):
     key = await new_key()
     api_key = await APIKey.objects.aget()
     await sync_to_async(revoke)(api_key)
-    socket = await open_socket(opened, query=f"?token={key}")
+    socket = await connect(f"/ws/tts/?token={key}")
     await assert_refused(socket, 4401, "unauthorized")
 
 
-async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required, opened):
+async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required, connect):
     key = await new_key()
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     complete = await speaks(socket, "Hello there.")
     await speaks(socket, "Nice to meet you.")
 
@@ -123,79 +101,76 @@ async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required
     assert api_key.last_used is not None
 
 
-async def test_a_request_the_client_hangs_up_on_still_counts_what_it_used(keys_required, opened):
+async def test_a_request_the_client_hangs_up_on_still_counts_what_it_used(keys_required, connect):
     key = await new_key()
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     text = "This reply goes on for a while, sentence after sentence. " * 6
     await socket.send_json_to({"text": text, "voice_id": "joe"})
     assert (await socket.receive_json_from(timeout=30))["status"] == "chunk"
     await socket.disconnect()
-    opened.remove(socket)
     usage = await usage_after(requests=1)
     assert usage.characters == len(text)
     assert usage.audio_seconds > 0
 
 
-async def test_a_key_in_the_query_string_speaks(keys_required, opened):
+async def test_a_key_in_the_query_string_speaks(keys_required, connect):
     key = await new_key()
-    socket = await open_socket(opened, query=f"?timeout=3&token={key}")
+    socket = await connect(f"/ws/tts/?timeout=3&token={key}")
     await speaks(socket)
 
 
-async def test_revoking_a_key_closes_its_open_connections(keys_required, opened):
+async def test_revoking_a_key_closes_its_open_connections(keys_required, connect):
     key = await new_key()
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     await speaks(socket)
     await sync_to_async(revoke)(await APIKey.objects.aget())
     assert "revoked" in await assert_refused(socket, 4401, "unauthorized")
     await socket.disconnect()
-    opened.remove(socket)
     assert not await OpenConnection.objects.aexists()
 
 
 async def test_a_revocation_the_layer_did_not_carry_is_found_on_refresh(
-    keys_required, opened, settings
+    keys_required, connect, settings
 ):
     settings.TTS_CONNECTION_REFRESH_SECONDS = 0.2
     key = await new_key()
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     # Revoked behind the signal's back, as another process with its own layer would.
     await APIKey.objects.aupdate(revoked=time.strftime("%Y-%m-%dT%H:%M:%SZ"))
     await assert_refused(socket, 4401, "unauthorized")
 
 
-async def test_keys_are_optional_when_not_required(opened):
-    await speaks(await open_socket(opened))
+async def test_keys_are_optional_when_not_required(connect):
+    await speaks(await connect())
     # A key that does not hold is not an error then: the client is served as anyone is.
-    await speaks(await open_socket(opened, headers=bearer("tts_abcdefgh_wrong")))
+    await speaks(await connect(headers=bearer("tts_abcdefgh_wrong")))
 
 
-async def test_connections_beyond_a_keys_limit_are_refused_with_4429(keys_required, opened):
+async def test_connections_beyond_a_keys_limit_are_refused_with_4429(keys_required, connect):
     key = await new_key(max_connections=2)
-    first = await open_socket(opened, headers=bearer(key))
-    await open_socket(opened, headers=bearer(key))
-    third = await open_socket(opened, headers=bearer(key))
+    first = await connect(headers=bearer(key))
+    await connect(headers=bearer(key))
+    third = await connect(headers=bearer(key))
     assert "2 connections" in await assert_refused(third, 4429, "too_many_connections")
     # Other keys have places of their own, and a closed connection frees its place.
-    await speaks(await open_socket(opened, headers=bearer(await new_key("other"))))
+    await speaks(await connect(headers=bearer(await new_key("other"))))
     await first.disconnect()
-    opened.remove(first)
-    await speaks(await open_socket(opened, headers=bearer(key)))
+    await speaks(await connect(headers=bearer(key)))
 
 
 async def test_the_default_connection_limit_applies_to_keys_without_one(
-    keys_required, opened, settings
+    keys_required, connect, settings
 ):
     settings.TTS_MAX_CONNECTIONS_PER_KEY = 1
     key = await new_key()
-    await open_socket(opened, headers=bearer(key))
-    second = await open_socket(opened, headers=bearer(key))
+    await connect(headers=bearer(key))
+    second = await connect(headers=bearer(key))
     await assert_refused(second, 4429, "too_many_connections")
 
 
-async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, opened):
+async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, connect):
     key = await new_key(requests_per_minute=2)
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     await speaks(socket, "One.")
     await speaks(socket, "Two.")
     await socket.send_json_to({"text": "Three.", "voice_id": "joe", "request_id": "third"})
@@ -206,14 +181,14 @@ async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, 
     # The connection is still there, and another key is not held back.
     await socket.send_json_to({"type": "cancel", "request_id": "nothing"})
     assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_request"
-    await speaks(await open_socket(opened, headers=bearer(await new_key("other"))))
+    await speaks(await connect(headers=bearer(await new_key("other"))))
     assert (await usage_after(requests=3, key__name="other")).requests == 1
     assert (await KeyUsage.objects.aget(key__name="client")).requests == 2
 
 
-async def test_a_message_over_the_size_limit_is_refused_and_the_socket_serves_on(opened, settings):
+async def test_a_message_over_the_size_limit_is_refused_and_the_socket_serves_on(connect, settings):
     settings.TTS_MAX_MESSAGE_BYTES = 2048
-    socket = await open_socket(opened)
+    socket = await connect()
     await socket.send_json_to({"text": "é" * 1500, "voice_id": "joe"})  # 3000 bytes of UTF-8
     error = await socket.receive_json_from(timeout=5)
     assert error["code"] == "message_too_large"
@@ -226,32 +201,32 @@ async def test_a_message_over_the_size_limit_is_refused_and_the_socket_serves_on
 @pytest.mark.parametrize(
     "origin", ["https://evil.example", "http://127.0.0.1.evil.example:8000", "null"]
 )
-async def test_a_browser_from_another_origin_is_refused_with_4403(opened, origin):
-    socket = await open_socket(opened, headers=[(b"origin", origin.encode())])
+async def test_a_browser_from_another_origin_is_refused_with_4403(connect, origin):
+    socket = await connect(headers=[(b"origin", origin.encode())])
     await assert_refused(socket, 4403, "origin_not_allowed")
 
 
-async def test_pages_from_allowed_hosts_and_listed_origins_may_connect(opened, settings):
+async def test_pages_from_allowed_hosts_and_listed_origins_may_connect(connect, settings):
     settings.TTS_ALLOWED_ORIGINS = ["https://app.example.com"]
     for origin in (b"http://127.0.0.1:8000", b"http://localhost:3000", b"https://app.example.com"):
-        await speaks(await open_socket(opened, headers=[(b"origin", origin)]))
+        await speaks(await connect(headers=[(b"origin", origin)]))
 
 
-async def test_a_staff_users_page_token_opens_a_connection(keys_required, opened):
+async def test_a_staff_users_page_token_opens_a_connection(keys_required, connect):
     staff = await User.objects.acreate(username="operator", is_staff=True)
-    socket = await open_socket(opened, query=f"?token={page_token_for(staff)}")
+    socket = await connect(f"/ws/tts/?token={page_token_for(staff)}")
     await speaks(socket)
 
 
-async def test_an_expired_or_non_staff_page_token_is_refused(keys_required, opened, settings):
+async def test_an_expired_or_non_staff_page_token_is_refused(keys_required, connect, settings):
     settings.TTS_PAGE_TOKEN_SECONDS = 1
     staff = await User.objects.acreate(username="operator", is_staff=True)
     visitor = await User.objects.acreate(username="visitor")
-    socket = await open_socket(opened, query=f"?token={page_token_for(visitor)}")
+    socket = await connect(f"/ws/tts/?token={page_token_for(visitor)}")
     await assert_refused(socket, 4401, "unauthorized")
     token = page_token_for(staff)
     await asyncio.sleep(2.1)
-    socket = await open_socket(opened, query=f"?token={token}")
+    socket = await connect(f"/ws/tts/?token={token}")
     assert "expired" in await assert_refused(socket, 4401, "unauthorized")
 
 
@@ -263,7 +238,7 @@ def test_the_page_token_endpoint_serves_only_staff(client):
     assert response["Cache-Control"].startswith("max-age=0")
 
 
-async def test_create_api_key_prints_a_key_that_works(keys_required, opened):
+async def test_create_api_key_prints_a_key_that_works(keys_required, connect):
     output = io.StringIO()
     await sync_to_async(call_command)(
         "create_api_key", "kiosk", "--max-connections", "3", stdout=output, stderr=io.StringIO()
@@ -273,8 +248,8 @@ async def test_create_api_key_prints_a_key_that_works(keys_required, opened):
     assert key.startswith(f"tts_{api_key.prefix}_")
     assert api_key.max_connections == 3
     assert key not in (api_key.secret_hash, api_key.prefix)  # only a hash is stored
-    await speaks(await open_socket(opened, headers=bearer(key)))
+    await speaks(await connect(headers=bearer(key)))
 
     await sync_to_async(call_command)("revoke_api_key", api_key.prefix, stdout=io.StringIO())
-    socket = await open_socket(opened, headers=bearer(key))
+    socket = await connect(headers=bearer(key))
     await assert_refused(socket, 4401, "unauthorized")

@@ -328,15 +328,19 @@ _ISO_DATE = re.compile(
 )
 
 
+def _say_numeric_date(match: re.Match[str], month: int, day: int) -> str:
+    """A date written in numbers, in words; an impossible one is left as it was written."""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return match.group()
+    return _say_date(_MONTHS[month - 1], day, match["year"])
+
+
 def _read_iso_dates(text: str) -> str:
     """Dates written year first: "2025-03-04" or "2025/03/04" -> "March fourth, twenty
     twenty-five". Impossible dates are left alone."""
 
     def say(match: re.Match[str]) -> str:
-        month, day = int(match["month"]), int(match["day"])
-        if not (1 <= month <= 12 and 1 <= day <= 31):
-            return match.group()
-        return _say_date(_MONTHS[month - 1], day, match["year"])
+        return _say_numeric_date(match, int(match["month"]), int(match["day"]))
 
     return _ISO_DATE.sub(say, text)
 
@@ -355,9 +359,7 @@ def _read_numeric_dates(text: str) -> str:
         month, day = int(match["month"]), int(match["day"])
         if month > 12 >= day:
             month, day = day, month
-        if not (1 <= month <= 12 and 1 <= day <= 31):
-            return match.group()
-        return _say_date(_MONTHS[month - 1], day, match["year"])
+        return _say_numeric_date(match, month, day)
 
     return _NUMERIC_DATE.sub(say, text)
 
