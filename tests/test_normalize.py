@@ -19,10 +19,10 @@ from synthesis.text import normalize
             "On 3/4/2025 Dr. Smith paid $12.50",
             "On March fourth, twenty twenty-five Doctor Smith paid twelve dollars and fifty cents",
         ),
-        # Cardinals, in num2words' style: commas between groups and "and" before the tens.
+        # Cardinals, the American way: no commas between groups, no "and" before the tens.
         ("42", "forty-two"),
-        ("1,234", "one thousand, two hundred and thirty-four"),
-        ("1234", "one thousand, two hundred and thirty-four"),
+        ("1,234", "one thousand two hundred thirty-four"),
+        ("1234", "one thousand two hundred thirty-four"),
         ("-5 degrees", "minus five degrees"),
         ("1,000,000,000", "one billion"),
         ("He has 3 cats.", "He has three cats."),
@@ -36,7 +36,7 @@ from synthesis.text import normalize
         ("1st", "first"),
         ("2nd", "second"),
         ("23rd", "twenty-third"),
-        ("101st", "one hundred and first"),
+        ("101st", "one hundred first"),
         ("the 21st century", "the twenty-first century"),
         # Decimals, versions and numbers joined to letters.
         ("3.14", "three point one four"),
@@ -73,7 +73,7 @@ from synthesis.text import normalize
         ("1990-2000", "nineteen ninety to two thousand"),
         ("the 2024-25 season", "the twenty twenty-four to twenty-five season"),
         # Without a word announcing a year, a four-digit number is a quantity.
-        ("1999 people", "one thousand, nine hundred and ninety-nine people"),
+        ("1999 people", "one thousand nine hundred ninety-nine people"),
         ("the 1990s and the '80s", "the nineteen nineties and the eighties"),
         # Dates.
         ("3/4/2025", "March fourth, twenty twenty-five"),
@@ -131,7 +131,7 @@ from synthesis.text import normalize
         ("He lives on Elm St. Then he left.", "He lives on Elm Street. Then he left."),
         ("I visited St. Louis.", "I visited Saint Louis."),
         ("Elm Dr. is closed.", "Elm Drive is closed."),
-        ("123 Main St. is nice", "one hundred and twenty-three Main Street is nice"),
+        ("123 Main St. is nice", "one hundred twenty-three Main Street is nice"),
         ("Mr. and Mrs. Smith met Ms. Jones", "Mister and Missus Smith met Miz Jones"),
         ("Prof. Lee and John Smith Jr. came", "Professor Lee and John Smith Junior came"),
         ("Fruit, e.g. apples, i.e. red ones", "Fruit, for example apples, that is red ones"),

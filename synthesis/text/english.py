@@ -24,8 +24,9 @@ sees what the passes before it left, so the order is part of the design:
 
 Readings and conventions
 ------------------------
-Number words come from num2words in its English style, commas and "and" included: "1,234" is
-"one thousand, two hundred and thirty-four". Years are read the way years are said, without
+Number words come from num2words, said the American way, like the bundled US voice: no commas
+and no "and", so "1,234" is "one thousand two hundred thirty-four" and "101st" is "one hundred
+first". Years are read the way years are said, without
 "and": "1999" is "nineteen ninety-nine", "2005" is "two thousand five". Unit names use American
 spelling ("kilometer", "liter"), like the bundled US voice. Numeric dates are month first, as in
 the US ("3/4/2025" is March fourth) unless the first number cannot be a month.
@@ -58,31 +59,37 @@ _LONGEST_QUANTITY = 15
 _DIGIT_WORDS = tuple(str(num2words(digit)) for digit in range(10))
 
 
+def _american(words: str) -> str:
+    """num2words' British style said the American way, as the US voice would: "one thousand,
+    two hundred and thirty-four" -> "one thousand two hundred thirty-four"."""
+    return words.replace(",", "").replace(" and ", " ")
+
+
 def _cardinal(number: int) -> str:
-    return str(num2words(number))
+    return _american(str(num2words(number)))
 
 
-def _ordinal(number: int) -> str:
-    return str(num2words(number, to="ordinal"))
+def say_ordinal(number: int) -> str:
+    return _american(str(num2words(number, to="ordinal")))
 
 
-def _say_digits(digits: str) -> str:
+def say_digits(digits: str) -> str:
     """Digits one by one, for codes, phone numbers and decimals: "007" -> "zero zero seven"."""
     return " ".join(_DIGIT_WORDS[int(digit)] for digit in digits)
 
 
-def _say_integer(digits: str) -> str:
+def say_integer(digits: str) -> str:
     """A run of digits as a quantity, or digit by digit when it is a code.
 
     A leading zero ("02134") or more than `_LONGEST_QUANTITY` digits marks a code: nobody says
     "four quadrillion, one hundred and eleven trillion..." for a card number.
     """
     if len(digits) > _LONGEST_QUANTITY or (len(digits) > 1 and digits[0] == "0"):
-        return _say_digits(digits)
+        return say_digits(digits)
     return _cardinal(int(digits))
 
 
-def _say_number(written: str) -> str:
+def say_number(written: str) -> str:
     """Words for a written number: "-1,234.5" -> "minus one thousand, ... thirty-four point five".
 
     Decimals are read digit by digit after "point"; a number with several dots is a version or
@@ -91,14 +98,14 @@ def _say_number(written: str) -> str:
     sign = "minus " if written[0] in "-−" else ""
     whole, *fractions = written.lstrip("-−").replace(",", "").split(".")
     if len(fractions) > 1:
-        return sign + " dot ".join(_say_integer(part) for part in [whole, *fractions])
-    words = _say_integer(whole) if whole else ""
+        return sign + " dot ".join(say_integer(part) for part in [whole, *fractions])
+    words = say_integer(whole) if whole else ""
     if fractions:
-        words = f"{words} point {_say_digits(fractions[0])}".lstrip()
+        words = f"{words} point {say_digits(fractions[0])}".lstrip()
     return sign + words
 
 
-def _say_year(year: int) -> str:
+def say_year(year: int) -> str:
     """A year as it is said: "nineteen ninety-nine", "nineteen oh five", "two thousand five"."""
     return str(num2words(year, to="year")).replace(" and ", " ").replace("oh-", "oh ")
 
@@ -163,7 +170,7 @@ def _say_address(address: str) -> str:
 
     def say_piece(match: re.Match[str]) -> str:
         piece = match.group()
-        return f" {_say_digits(piece) if piece.isdigit() else _ADDRESS_SYMBOLS.get(piece, '')} "
+        return f" {say_digits(piece) if piece.isdigit() else _ADDRESS_SYMBOLS.get(piece, '')} "
 
     return " ".join(_ADDRESS_PIECE.sub(say_piece, address).split())
 
@@ -283,7 +290,7 @@ def _read_phone_numbers(text: str) -> str:
     five five, one two three, four five six seven"; "+1" -> "plus one"."""
 
     def say_group(group: str) -> str:
-        return ("plus " if group.startswith("+") else "") + _say_digits(group.lstrip("+"))
+        return ("plus " if group.startswith("+") else "") + say_digits(group.lstrip("+"))
 
     return _PHONE_NUMBER.sub(
         lambda match: ", ".join(say_group(group) for group in _PHONE_GROUP.findall(match.group())),
@@ -291,7 +298,7 @@ def _read_phone_numbers(text: str) -> str:
     )
 
 
-_MONTHS = (
+MONTHS = (
     "January",
     "February",
     "March",
@@ -306,7 +313,7 @@ _MONTHS = (
     "December",
 )
 # Each month by its name and its abbreviations: "Mar" and "March" are both "March".
-_MONTH_NAMES = {name: month for month in _MONTHS for name in (month, month[:3])} | {
+_MONTH_NAMES = {name: month for month in MONTHS for name in (month, month[:3])} | {
     "Sept": "September"
 }
 # A month's name or its abbreviation, whose period is only taken before the day or year.
@@ -315,11 +322,11 @@ _MONTH = (
 )
 
 
-def _say_date(month: str, day: int, year: str | None) -> str:
+def say_date(month: str, day: int, year: str | None) -> str:
     """ "March fourth, twenty twenty-five": month first, as the US voice would say it, and a
     comma before the year for the pause a speaker makes there."""
-    date = f"{month} {_ordinal(day)}"
-    return f"{date}, {_say_year(int(year))}" if year else date
+    date = f"{month} {say_ordinal(day)}"
+    return f"{date}, {say_year(int(year))}" if year else date
 
 
 _ISO_DATE = re.compile(
@@ -332,7 +339,7 @@ def _say_numeric_date(match: re.Match[str], month: int, day: int) -> str:
     """A date written in numbers, in words; an impossible one is left as it was written."""
     if not (1 <= month <= 12 and 1 <= day <= 31):
         return match.group()
-    return _say_date(_MONTHS[month - 1], day, match["year"])
+    return say_date(MONTHS[month - 1], day, match["year"])
 
 
 def _read_iso_dates(text: str) -> str:
@@ -380,8 +387,8 @@ def _read_day_first_dates(text: str) -> str:
         if not 1 <= day <= 31:
             return match.group()
         article = "" if _ENDS_WITH_THE.search(match.string, 0, match.start()) else "the "
-        date = f"{article}{_ordinal(day)} of {_MONTH_NAMES[match['month']]}"
-        return f"{date}, {_say_year(int(match['year']))}" if match["year"] else date
+        date = f"{article}{say_ordinal(day)} of {_MONTH_NAMES[match['month']]}"
+        return f"{date}, {say_year(int(match['year']))}" if match["year"] else date
 
     return _DAY_FIRST_DATE.sub(say, text)
 
@@ -401,11 +408,11 @@ def _read_month_first_dates(text: str) -> str:
     def say(match: re.Match[str]) -> str:
         month = _MONTH_NAMES[match["month"]]
         if match["month_year"]:
-            return f"{month} {_say_year(int(match['month_year']))}"
+            return f"{month} {say_year(int(match['month_year']))}"
         day = int(match["day"])
         if not 1 <= day <= 31:
             return match.group()
-        return _say_date(month, day, match["year"])
+        return say_date(month, day, match["year"])
 
     return _MONTH_FIRST_DATE.sub(say, text)
 
@@ -427,9 +434,9 @@ def _read_number_ranges(text: str) -> str:
         first, second = match["first"], match["second"]
         if len(first) == 4 and first.isdigit() and _is_year(int(first)):
             if len(second) == 4 and second.isdigit() and _is_year(int(second)):
-                return f"{_say_year(int(first))} to {_say_year(int(second))}"
+                return f"{say_year(int(first))} to {say_year(int(second))}"
             if len(second) == 2 and second.isdigit() and int(second) > int(first[2:]):
-                return f"{_say_year(int(first))} to {_cardinal(int(second))}"
+                return f"{say_year(int(first))} to {_cardinal(int(second))}"
         return f"{first} to {second}"
 
     return _NUMBER_RANGE.sub(say, text)
@@ -541,16 +548,16 @@ def _say_money(currency: _Currency, amount: str, scale: str | None) -> str:
     whole, _, fraction = amount.replace(",", "").partition(".")
     whole = whole or "0"  # "$.99"
     if scale:
-        return f"{_say_number(amount)} {_SCALES[scale.strip().lower()]} {currency.units}"
+        return f"{say_number(amount)} {_SCALES[scale.strip().lower()]} {currency.units}"
     if currency.subunit is None or len(fraction) > 2:
         unit = currency.unit if amount == "1" else currency.units
-        return f"{_say_number(amount)} {unit}"
+        return f"{say_number(amount)} {unit}"
     units = int(whole)
     cents = int(fraction.ljust(2, "0")) if fraction else 0
     parts = []
     if units or not cents:
         unit = currency.unit if units == 1 else currency.units
-        parts.append(f"{_say_integer(whole)} {unit}")
+        parts.append(f"{say_integer(whole)} {unit}")
     if cents:
         parts.append(f"{_cardinal(cents)} {currency.subunit if cents == 1 else currency.subunits}")
     return " and ".join(parts)
@@ -575,7 +582,7 @@ _PERCENTAGE = re.compile(rf"(?P<number>{_NUMBER})\s?%")
 
 def _read_percentages(text: str) -> str:
     """Percentages: "50%" -> "fifty percent", "3.5%" -> "three point five percent"."""
-    return _PERCENTAGE.sub(lambda match: f"{_say_number(match['number'])} percent", text)
+    return _PERCENTAGE.sub(lambda match: f"{say_number(match['number'])} percent", text)
 
 
 # Decades, ordinals, units and years --------------------------------------------------------------
@@ -589,7 +596,7 @@ def _read_decades(text: str) -> str:
 
     def say(match: re.Match[str]) -> str:
         if match["century"]:
-            return _plural(_say_year(int(match["century"] + match["decade"])))
+            return _plural(say_year(int(match["century"] + match["decade"])))
         if match["decade"] == "00":
             return match.group()
         return _plural(_cardinal(int(match["decade"])))
@@ -603,7 +610,7 @@ _ORDINAL = re.compile(r"(?<![\w.])(?P<number>\d{1,3}(?:,\d{3})+|\d{1,15})(?:st|n
 def _read_ordinals(text: str) -> str:
     """Ordinals: "1st" -> "first", "23rd" -> "twenty-third", "101st" -> "one hundred and
     first"."""
-    return _ORDINAL.sub(lambda match: _ordinal(int(match["number"].replace(",", ""))), text)
+    return _ORDINAL.sub(lambda match: say_ordinal(int(match["number"].replace(",", ""))), text)
 
 
 # Units read only after a number; "in" is left out, as "5 in" is usually the preposition.
@@ -658,7 +665,7 @@ def _read_units(text: str) -> str:
     def say(match: re.Match[str]) -> str:
         number = match["number"]
         singular, plural = _UNITS[match["unit"]]
-        return f"{_say_number(number)} {singular if number.lstrip('-−') == '1' else plural}"
+        return f"{say_number(number)} {singular if number.lstrip('-−') == '1' else plural}"
 
     return _UNIT.sub(say, text)
 
@@ -680,8 +687,8 @@ def _read_years(text: str) -> str:
         years = [match["year"]] + ([match["second"]] if match["second"] else [])
         if not all(_is_year(int(year)) for year in years):
             return match.group()
-        words = match["cue"] + _say_year(int(match["year"]))
-        return words + (match["joint"] + _say_year(int(match["second"])) if match["second"] else "")
+        words = match["cue"] + say_year(int(match["year"]))
+        return words + (match["joint"] + say_year(int(match["second"])) if match["second"] else "")
 
     return _YEAR_IN_CONTEXT.sub(say, text)
 
@@ -701,7 +708,7 @@ def _read_numbers(text: str) -> str:
 
     def say(match: re.Match[str]) -> str:
         text, start, end = match.string, match.start(), match.end()
-        words = _say_number((match["sign"] or "") + match["number"])
+        words = say_number((match["sign"] or "") + match["number"])
         before = " " if start > 0 and text[start - 1].isalpha() else ""
         after = " " if end < len(text) and text[end].isalpha() else ""
         return f"{before}{words}{after}"
