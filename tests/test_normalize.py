@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.text import normalize
+from synthesis.text import Reading, normalize, readings
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ from synthesis.text import normalize
         ("3.14", "three point one four"),
         ("0.5", "zero point five"),
         ("version 1.2.3", "version one dot two dot three"),
-        ("MP3 and H2O", "M P three and H two O"),
+        ("MP3 and H2O", "M-P three and H two O"),
         # Money.
         ("$12.50", "twelve dollars and fifty cents"),
         ("$1", "one dollar"),
@@ -88,14 +88,14 @@ from synthesis.text import normalize
         ("13/4/2025", "April thirteenth, twenty twenty-five"),
         # Times.
         ("3:30", "three thirty"),
-        ("3:05 pm", "three oh five p m"),
-        ("10:00 AM", "ten a m"),
+        ("3:05 pm", "three oh five P-M"),
+        ("10:00 AM", "ten A-M"),
         ("14:45", "fourteen forty-five"),
         ("3:00", "three o'clock"),
-        ("at 9am", "at nine a m"),
-        ("3:30-4:30 pm", "three thirty to four thirty p m"),
-        ("We met at 5 p.m. Then we left.", "We met at five p m. Then we left."),
-        ("We met at 5 p.m. on Monday.", "We met at five p m on Monday."),
+        ("at 9am", "at nine A-M"),
+        ("3:30-4:30 pm", "three thirty to four thirty P-M"),
+        ("We met at 5 p.m. Then we left.", "We met at five P-M. Then we left."),
+        ("We met at 5 p.m. on Monday.", "We met at five P-M on Monday."),
         # Phone numbers: digits one by one, a comma between groups.
         ("555-123-4567", "five five five, one two three, four five six seven"),
         ("(555) 123-4567", "five five five, one two three, four five six seven"),
@@ -143,8 +143,8 @@ from synthesis.text import normalize
         # "No." before a word is the word "no".
         ("No. I won't.", "No. I won't."),
         # Acronyms.
-        ("The FBI uses HTML", "The F B I uses H T M L"),
-        ("the FBI's APIs", "the F B I's A P I's"),
+        ("The FBI uses HTML", "The F-B-I uses H-T-M-L"),
+        ("the FBI's APIs", "the F-B-I's A-P-I's"),
         (
             "NASA, NATO, UNESCO, LASER, SCUBA, GIF, JPEG",
             "NASA, NATO, UNESCO, LASER, SCUBA, GIF, JPEG",
@@ -152,7 +152,7 @@ from synthesis.text import normalize
         ("I SAID STOP IT NOW", "I SAID STOP IT NOW"),
         ('"HELLO WORLD!" he said', '"HELLO WORLD!" he said'),
         # A comma between capitals makes a list of acronyms, not shouting.
-        ("the FBI, CIA and NSA", "the F B I, C I A and N S A"),
+        ("the FBI, CIA and NSA", "the F-B-I, C-I-A and N-S-A"),
         ("I said NO", "I said NO"),
         ("World War II", "World War II"),
         ("Smith from London", "Smith from London"),
@@ -290,3 +290,48 @@ def test_plain_words_pass_through_unchanged(words: list[str], capitalized: bool,
 def test_less_than_sign_in_plain_text_is_kept(before: list[str], after: list[str]) -> None:
     text = f"{' '.join(before)} < {' '.join(after)}"
     assert normalize(text) == text
+
+
+# Which written words each spoken word stands for: word timestamps report the written ones.
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "On 3/4/2025 Dr. Smith paid $12.50.",
+            [
+                ("On", "On"),
+                ("3/4/2025", "March fourth, twenty twenty-five"),
+                ("Dr.", "Doctor"),
+                ("Smith", "Smith"),
+                ("paid", "paid"),
+                ("$12.50.", "twelve dollars and fifty cents."),
+            ],
+        ),
+        # A pass that keeps a cue word ("in") only reads the year.
+        ("in 1999", [("in", "in"), ("1999", "nineteen ninety-nine")]),
+        # One reading across two written words is one pair.
+        ("March 4, 2025", [("March", "March"), ("4, 2025", "fourth, twenty twenty-five")]),
+        # Two passes that touch one written word ("MP3": numbers, then acronyms) make one pair.
+        ("MP3 players", [("MP3", "M-P three"), ("players", "players")]),
+        ("Hello,  world.\nBye", [("Hello,", "Hello,"), ("world.", "world."), ("Bye", "Bye")]),
+    ],
+)
+def test_readings_pair_written_words_with_what_is_said(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert readings(text) == [Reading(written, spoken) for written, spoken in expected]
+
+
+def test_readings_of_languages_without_a_normalizer_are_the_words() -> None:
+    assert readings("Guten  Tag 3", "de") == [Reading(w, w) for w in ["Guten", "Tag", "3"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(SUPPORTED, WORDS.map(" ".join)), min_size=1, max_size=6))
+def test_readings_cover_every_written_word_once_and_say_the_normalized_text(
+    pieces: list[str],
+) -> None:
+    text = " ".join(pieces)
+    pairs = readings(text)
+    assert " ".join(pair.written for pair in pairs).split() == text.split()
+    assert " ".join(pair.spoken for pair in pairs) == normalize(text)

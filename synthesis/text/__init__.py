@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from synthesis.text import tracking
 from synthesis.text.english import normalize_english
+from synthesis.text.script import Pause, Plain, Reading, decode
 
-__all__ = ["NORMALIZERS", "Normalizer", "normalize"]
+__all__ = ["NORMALIZERS", "Normalizer", "Reading", "normalize", "readings", "script"]
 
 Normalizer = Callable[[str], str]
 
@@ -37,6 +39,30 @@ def normalize(text: str, language: str = "en") -> str:
     normalizer = NORMALIZERS.get(_language_prefix(language))
     spoken = normalizer(text) if normalizer is not None else text
     return _WHITESPACE.sub(" ", spoken).strip()
+
+
+def readings(text: str, language: str = "en") -> list[Reading]:
+    """`normalize(text, language)` cut into whole written words and what is said for them,
+    so that word timestamps can report what was written (synthesis/text/tracking.py)."""
+    normalizer = NORMALIZERS.get(_language_prefix(language))
+    if normalizer is None:
+        return [Reading(word, word) for word in text.split()]
+    return tracking.readings(text, normalizer)
+
+
+def script(
+    text: str, language: str, lexicon: Callable[[str], list[Plain | Reading]] | None = None
+) -> list[Reading | Pause]:
+    """What the voice says for a chunk of text (script.py's encoding): its plain text read
+    through the lexicon and then normalized, its readings and pauses as they are."""
+    said: list[Reading | Pause] = []
+    for item in decode(text):
+        if not isinstance(item, Plain):
+            said.append(item)
+            continue
+        for part in lexicon(item.text) if lexicon is not None else [item]:
+            said += readings(part.text, language) if isinstance(part, Plain) else [part]
+    return said
 
 
 def _language_prefix(language: str) -> str:

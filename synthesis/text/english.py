@@ -26,10 +26,11 @@ Readings and conventions
 ------------------------
 Number words come from num2words, said the American way, like the bundled US voice: no commas
 and no "and", so "1,234" is "one thousand two hundred thirty-four" and "101st" is "one hundred
-first". Years are read the way years are said, without
-"and": "1999" is "nineteen ninety-nine", "2005" is "two thousand five". Unit names use American
-spelling ("kilometer", "liter"), like the bundled US voice. Numeric dates are month first, as in
-the US ("3/4/2025" is March fourth) unless the first number cannot be a month.
+first". Years are read the way years are said: "1999" is "nineteen ninety-nine", "2005" is
+"two thousand five". Unit names use American spelling ("kilometer", "liter"). Letters said one
+by one are joined by hyphens ("FBI" -> "F-B-I", "am" -> "A-M"): espeak-ng then reads each
+letter's name, where a spaced "A" would be read as the article "uh". Numeric dates are month
+first, as in the US ("3/4/2025" is March fourth) unless the first number cannot be a month.
 
 Deliberately not handled
 ------------------------
@@ -47,6 +48,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from num2words import num2words
+
+from synthesis.text.tracking import sub
 
 # A written number: digits grouped by commas or not, optional decimals, and an optional minus
 # sign. It must not continue a word or another number ("MP3", "1.2.3" are left to
@@ -180,7 +183,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 def _read_emails(text: str) -> str:
     """E-mail addresses: "user@example.org" -> "user at example dot org"."""
-    return _EMAIL.sub(lambda match: _say_address(match.group()), text)
+    return sub(_EMAIL, lambda match: _say_address(match.group()), text)
 
 
 # A URL starts with a scheme or "www.", or is a bare domain with a common top-level domain; it
@@ -202,7 +205,7 @@ def _read_urls(text: str) -> str:
     def say_url(match: re.Match[str]) -> str:
         return _say_address(_URL_PREFIX.sub("", match.group()).rstrip("/"))
 
-    return _URL.sub(say_url, text)
+    return sub(_URL, say_url, text)
 
 
 # Abbreviations -----------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def _read_abbreviations(text: str) -> str:
             expansion, can_end_sentence = _match_case(match["number"], "number"), False
         return expansion + _closing_period(match, can_end_sentence)
 
-    return _ABBREVIATION.sub(expand, text)
+    return sub(_ABBREVIATION, expand, text)
 
 
 # Phone numbers and dates -------------------------------------------------------------------------
@@ -292,7 +295,8 @@ def _read_phone_numbers(text: str) -> str:
     def say_group(group: str) -> str:
         return ("plus " if group.startswith("+") else "") + say_digits(group.lstrip("+"))
 
-    return _PHONE_NUMBER.sub(
+    return sub(
+        _PHONE_NUMBER,
         lambda match: ", ".join(say_group(group) for group in _PHONE_GROUP.findall(match.group())),
         text,
     )
@@ -349,7 +353,7 @@ def _read_iso_dates(text: str) -> str:
     def say(match: re.Match[str]) -> str:
         return _say_numeric_date(match, int(match["month"]), int(match["day"]))
 
-    return _ISO_DATE.sub(say, text)
+    return sub(_ISO_DATE, say, text)
 
 
 _NUMERIC_DATE = re.compile(
@@ -368,7 +372,7 @@ def _read_numeric_dates(text: str) -> str:
             month, day = day, month
         return _say_numeric_date(match, month, day)
 
-    return _NUMERIC_DATE.sub(say, text)
+    return sub(_NUMERIC_DATE, say, text)
 
 
 _DAY_FIRST_DATE = re.compile(
@@ -390,7 +394,7 @@ def _read_day_first_dates(text: str) -> str:
         date = f"{article}{say_ordinal(day)} of {_MONTH_NAMES[match['month']]}"
         return f"{date}, {say_year(int(match['year']))}" if match["year"] else date
 
-    return _DAY_FIRST_DATE.sub(say, text)
+    return sub(_DAY_FIRST_DATE, say, text)
 
 
 _MONTH_FIRST_DATE = re.compile(
@@ -414,7 +418,7 @@ def _read_month_first_dates(text: str) -> str:
             return match.group()
         return say_date(month, day, match["year"])
 
-    return _MONTH_FIRST_DATE.sub(say, text)
+    return sub(_MONTH_FIRST_DATE, say, text)
 
 
 # Ranges and times --------------------------------------------------------------------------------
@@ -439,14 +443,14 @@ def _read_number_ranges(text: str) -> str:
                 return f"{say_year(int(first))} to {_cardinal(int(second))}"
         return f"{first} to {second}"
 
-    return _NUMBER_RANGE.sub(say, text)
+    return sub(_NUMBER_RANGE, say, text)
 
 
 _MERIDIEM = r"(?P<meridiem>[AaPp]\.?[Mm]\b\.?)"
 
 
 def _say_time(match: re.Match[str]) -> str | None:
-    """ "three oh five p m" for a time match with hour, minute, second and meridiem groups, or
+    """ "three oh five P-M" for a time match with hour, minute, second and meridiem groups, or
     None when the time is impossible (25:00, 13 pm)."""
     groups = match.groupdict()
     hour = int(groups["hour"])
@@ -465,7 +469,7 @@ def _say_time(match: re.Match[str]) -> str | None:
     if second:
         words += f" and {_cardinal(second)} second{'s' if second > 1 else ''}"
     if meridiem:
-        words += " a m" if meridiem[0] in "Aa" else " p m"
+        words += " A-M" if meridiem[0] in "Aa" else " P-M"
         words += _closing_period(match, can_end_sentence=True)
     return words
 
@@ -477,17 +481,17 @@ _CLOCK_TIME = re.compile(
 
 
 def _read_clock_times(text: str) -> str:
-    """Times with a colon: "3:30" -> "three thirty", "3:05 pm" -> "three oh five p m",
-    "10:00 AM" -> "ten a m", "14:45" -> "fourteen forty-five", "3:00" -> "three o'clock"."""
-    return _CLOCK_TIME.sub(lambda match: _say_time(match) or match.group(), text)
+    """Times with a colon: "3:30" -> "three thirty", "3:05 pm" -> "three oh five P-M",
+    "10:00 AM" -> "ten A-M", "14:45" -> "fourteen forty-five", "3:00" -> "three o'clock"."""
+    return sub(_CLOCK_TIME, lambda match: _say_time(match) or match.group(), text)
 
 
 _HOUR_TIME = re.compile(rf"(?<![\w:.])(?P<hour>\d{{1,2}})\s?{_MERIDIEM}")
 
 
 def _read_hour_times(text: str) -> str:
-    """Whole hours with a.m. or p.m.: "5pm" -> "five p m", "at 9 a.m." -> "at nine a m"."""
-    return _HOUR_TIME.sub(lambda match: _say_time(match) or match.group(), text)
+    """Whole hours with a.m. or p.m.: "5pm" -> "five P-M", "at 9 a.m." -> "at nine A-M"."""
+    return sub(_HOUR_TIME, lambda match: _say_time(match) or match.group(), text)
 
 
 # Symbols, money and percentages ------------------------------------------------------------------
@@ -505,7 +509,7 @@ def _read_symbols(text: str) -> str:
     """Symbols that stand for words: "#1" -> "number 1", "~5" -> "about 5", "2+2" -> "2 plus 2",
     "=" -> "equals", "&" -> "and". Other symbols ("<", "*") are left to the voice."""
     for symbol, words in _SYMBOLS:
-        text = symbol.sub(words, text)
+        text = sub(symbol, words, text)
     return text
 
 
@@ -574,7 +578,7 @@ def _read_money(text: str) -> str:
         currency = _CURRENCIES[match["symbol"]]
         return sign + _say_money(currency, match["amount"], match.groupdict().get("scale"))
 
-    return _MONEY_SYMBOL_AFTER.sub(say, _MONEY.sub(say, text))
+    return sub(_MONEY_SYMBOL_AFTER, say, sub(_MONEY, say, text))
 
 
 _PERCENTAGE = re.compile(rf"(?P<number>{_NUMBER})\s?%")
@@ -582,7 +586,7 @@ _PERCENTAGE = re.compile(rf"(?P<number>{_NUMBER})\s?%")
 
 def _read_percentages(text: str) -> str:
     """Percentages: "50%" -> "fifty percent", "3.5%" -> "three point five percent"."""
-    return _PERCENTAGE.sub(lambda match: f"{say_number(match['number'])} percent", text)
+    return sub(_PERCENTAGE, lambda match: f"{say_number(match['number'])} percent", text)
 
 
 # Decades, ordinals, units and years --------------------------------------------------------------
@@ -601,7 +605,7 @@ def _read_decades(text: str) -> str:
             return match.group()
         return _plural(_cardinal(int(match["decade"])))
 
-    return _DECADE.sub(say, text)
+    return sub(_DECADE, say, text)
 
 
 _ORDINAL = re.compile(r"(?<![\w.])(?P<number>\d{1,3}(?:,\d{3})+|\d{1,15})(?:st|nd|rd|th)\b")
@@ -610,7 +614,7 @@ _ORDINAL = re.compile(r"(?<![\w.])(?P<number>\d{1,3}(?:,\d{3})+|\d{1,15})(?:st|n
 def _read_ordinals(text: str) -> str:
     """Ordinals: "1st" -> "first", "23rd" -> "twenty-third", "101st" -> "one hundred and
     first"."""
-    return _ORDINAL.sub(lambda match: say_ordinal(int(match["number"].replace(",", ""))), text)
+    return sub(_ORDINAL, lambda match: say_ordinal(int(match["number"].replace(",", ""))), text)
 
 
 # Units read only after a number; "in" is left out, as "5 in" is usually the preposition.
@@ -667,7 +671,7 @@ def _read_units(text: str) -> str:
         singular, plural = _UNITS[match["unit"]]
         return f"{say_number(number)} {singular if number.lstrip('-−') == '1' else plural}"
 
-    return _UNIT.sub(say, text)
+    return sub(_UNIT, say, text)
 
 
 # Words after which a four-digit number is a year: "in 1999", "the year 2000", "since 1066".
@@ -690,7 +694,7 @@ def _read_years(text: str) -> str:
         words = match["cue"] + say_year(int(match["year"]))
         return words + (match["joint"] + say_year(int(match["second"])) if match["second"] else "")
 
-    return _YEAR_IN_CONTEXT.sub(say, text)
+    return sub(_YEAR_IN_CONTEXT, say, text)
 
 
 # Plain numbers -----------------------------------------------------------------------------------
@@ -713,7 +717,7 @@ def _read_numbers(text: str) -> str:
         after = " " if end < len(text) and text[end].isalpha() else ""
         return f"{before}{words}{after}"
 
-    return _ANY_NUMBER.sub(say, text)
+    return sub(_ANY_NUMBER, say, text)
 
 
 # Acronyms ----------------------------------------------------------------------------------------
@@ -749,8 +753,8 @@ def _is_shouted(match: re.Match[str]) -> bool:
 
 
 def _read_acronyms(text: str) -> str:
-    """Acronyms spelled out letter by letter: "FBI" -> "F B I", "HTML" -> "H T M L", "APIs" ->
-    "A P I's". Acronyms said as words ("NASA"), emphasis ("I said NO"), Roman numerals and
+    """Acronyms spelled out letter by letter: "FBI" -> "F-B-I", "HTML" -> "H-T-M-L", "APIs" ->
+    "A-P-I's". Acronyms said as words ("NASA"), emphasis ("I said NO"), Roman numerals and
     shouted sentences are left as written."""
 
     def spell(match: re.Match[str]) -> str:
@@ -762,9 +766,9 @@ def _read_acronyms(text: str) -> str:
             or _is_shouted(match)
         ):
             return match.group()
-        return " ".join(letters) + ("'s" if match["plural"] else "")
+        return "-".join(letters) + ("'s" if match["plural"] else "")
 
-    return _CAPITALS.sub(spell, text)
+    return sub(_CAPITALS, spell, text)
 
 
 Pass = Callable[[str], str]
