@@ -14,6 +14,7 @@ from synthesis.engine.words import (
     word_label,
     word_shares,
 )
+from synthesis.text.script import Reading
 
 from .conftest import pcm_of, receive_until_end
 from .test_seams import quiet_runs
@@ -112,9 +113,11 @@ def test_phoneme_words_are_runs_of_sounds_between_spaces():
     assert phoneme_word_spans(alignments) == [(10, 20), (48, 58)]
 
 
-def test_words_get_as_many_phoneme_words_as_they_say_alone():
-    counts = {"in": 1, "1999": 3, "we": 1}
-    shares = word_shares(["in", "1999", "we"], 5, counts.__getitem__)
+def test_words_get_as_many_phoneme_words_as_their_readings_say():
+    readings = [Reading("in", "in"), Reading("1999", "nineteen ninety-nine"), Reading("we", "we")]
+    counts = {"in": 1, "nineteen ninety-nine": 3, "we": 1}  # "ninety-nine" is two phoneme words
+    words, shares = word_shares(readings, 5, counts.__getitem__)
+    assert words == ["in", "1999", "we"]
     assert shares == [(0, 1), (1, 4), (4, 5)]
     spans = [(0.0, 0.1), (0.2, 0.3), (0.3, 0.4), (0.5, 0.6), (0.7, 0.8)]
     timings = timings_for(["in", "1999", "we"], shares, spans)
@@ -126,10 +129,17 @@ def test_words_get_as_many_phoneme_words_as_they_say_alone():
 @pytest.mark.parametrize("phoneme_words", [2, 7])
 def test_when_counts_disagree_words_share_the_time_in_order(phoneme_words):
     words = ["one", "two", "three", "four"]
-    shares = word_shares(words, phoneme_words, lambda word: 1)
+    _, shares = word_shares([Reading(w, w) for w in words], phoneme_words, lambda word: 1)
     spans = [(n * 1.0, n * 1.0 + 0.5) for n in range(phoneme_words)]
     timings = timings_for(words, shares, spans)
     assert [t.word for t in timings] == words
     assert all(a.end <= b.start for a, b in zip(timings, timings[1:], strict=False))
     assert all(t.start < t.end for t in timings)
     assert timings[0].start == 0.0 and timings[-1].end == spans[-1][1]
+
+
+def test_a_reading_of_several_written_words_shares_its_time_evenly():
+    readings = [Reading("March", "March"), Reading("4, 2025", "fourth, twenty twenty-five")]
+    words, shares = word_shares(readings, 4, lambda spoken: 0)
+    assert words == ["March", "4,", "2025"]
+    assert shares == [(0, 1), (1, 2.5), (2.5, 4)]

@@ -11,7 +11,7 @@ from .audio import (
     wav_bytes,
 )
 from .base import Engine, SpokenSentence, SynthesisOptions
-from .piper import Interrupt, PiperEngine, load_piper_engine
+from .piper import Interrupt, PiperEngine, known_phonemes, load_piper_engine, unknown_phonemes
 from .words import WordTiming
 
 __all__ = [
@@ -24,8 +24,10 @@ __all__ = [
     "WordTiming",
     "encode",
     "float_to_pcm16",
+    "known_phonemes",
     "load_piper_engine",
     "resample",
     "streaming_wav_header",
+    "unknown_phonemes",
     "wav_bytes",
 ]

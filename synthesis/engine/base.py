@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from synthesis.text.script import Script
+
 from .words import WordTiming
 
 if TYPE_CHECKING:
@@ -44,16 +46,19 @@ class Engine(Protocol):
 
     sample_rate: int
 
-    def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray:
+    def synthesize(self, text: str | Script, options: SynthesisOptions) -> np.ndarray:
         """The whole text's audio."""
         ...
 
     def synthesize_sentences(
         self,
-        text: str,
+        text: str | Script,
         options: SynthesisOptions,
         word_timings: bool = False,
         interrupt: Interrupt | None = None,
     ) -> Iterator[SpokenSentence]:
-        """The text's audio one sentence at a time, each as soon as it is ready."""
+        """The text's audio one sentence at a time, each as soon as it is ready.
+
+        A script (synthesis/text/script.py) says readings and pauses; a string is said as is.
+        """
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,14 +21,15 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 from piper.voice import AudioChunk
 
+from synthesis.text.script import Pause, Reading, Script
+
 from .base import SpokenSentence, SynthesisOptions
 from .loudness import level
-from .seams import fade_edges, pause_after, speech_bounds
+from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
 from .words import (
     WordTiming,
     count_phoneme_words,
     phoneme_word_spans,
-    text_words,
     timings_for,
     word_shares,
 )
@@ -164,7 +166,7 @@ class PiperEngine:
             config = PiperConfig.from_dict(json.load(config_file))
         return cls(PiperVoice(session=_InterruptibleSession(session), config=config))
 
-    def synthesize(self, text: str, options: SynthesisOptions) -> np.ndarray:
+    def synthesize(self, text: str | Script, options: SynthesisOptions) -> np.ndarray:
         """Speak `text`; returns mono float32 samples at the voice's native rate."""
         sentences = [sentence.audio for sentence in self.synthesize_sentences(text, options)]
         if not sentences:
@@ -173,19 +175,21 @@ class PiperEngine:
 
     def synthesize_sentences(
         self,
-        text: str,
+        text: str | Script,
         options: SynthesisOptions,
         word_timings: bool = False,
         interrupt: Interrupt | None = None,
     ) -> Iterator[SpokenSentence]:
         """Speak `text` one sentence at a time (espeak-ng's sentences; commas stay inside).
 
-        Each sentence is trimmed to its speech and followed by a pause that fits its ending
-        (seams.py). With `word_timings`, each sentence carries the words that end in it. Once
-        `interrupt` is interrupted, the sentence being synthesized is abandoned and no more
-        are yielded.
+        `text` is said as written, or is a script: readings (written words and what to say for
+        them) and pauses. Each sentence is trimmed to its speech and followed by a pause that
+        fits its ending (seams.py), or by the script's pause. With `word_timings`, each sentence
+        carries the written words that end in it. Once `interrupt` is interrupted, the sentence
+        being synthesized is abandoned and no more are yielded.
         """
-        sentences = self._sentences(text, options, word_timings)
+        script = [Reading(word, word) for word in text.split()] if isinstance(text, str) else text
+        sentences = self._sentences(script, options, word_timings)
         while interrupt is None or not interrupt.interrupted:
             _calling_thread.run_options = interrupt.run_options if interrupt else None
             try:
@@ -201,7 +205,7 @@ class PiperEngine:
             yield sentence
 
     def _sentences(
-        self, text: str, options: SynthesisOptions, word_timings: bool
+        self, script: Script, options: SynthesisOptions, word_timings: bool
     ) -> Iterator[SpokenSentence]:
         config = SynthesisConfig(
             speaker_id=options.speaker,
@@ -212,39 +216,64 @@ class PiperEngine:
             normalize_audio=False,
         )
         rate = self.sample_rate
+        runs = _runs(script)
+        # Each run's sentences, as phonemes, when their count is needed: for word timings, and
+        # to know which sentence a pause follows. (Piper phonemizes the text again to speak it;
+        # espeak-ng takes about a millisecond for a chunk.)
+        phonemized = [
+            [sentence for sentence in self.voice.phonemize(text) if sentence]
+            if text and (word_timings or then_pause is not None)
+            else None
+            for text, _, then_pause in runs
+        ]
         words: list[str] = []
         shares: list[tuple[float, float]] = []
         if word_timings:
-            words = text_words(text)
-            phoneme_words = sum(map(count_phoneme_words, self.voice.phonemize(text)))
-            shares = word_shares(words, phoneme_words, self._count_phoneme_words)
+            phoneme_words = sum(
+                count_phoneme_words(sentence)
+                for sentences in phonemized
+                for sentence in sentences or ()
+            )
+            readings = [reading for _, run, _ in runs for reading in run]
+            words, shares = word_shares(readings, phoneme_words, self._count_phoneme_words)
         spans: list[tuple[float, float]] = []  # phoneme words so far, in seconds
         timed = 0  # words timed so far
         elapsed = 0.0  # seconds of audio so far
-        for chunk in self.voice.synthesize(text, config, include_alignments=word_timings):
-            raw = chunk.audio_float_array
-            start, end = speech_bounds(raw, rate)
-            pause = pause_after("".join(chunk.phonemes)) / options.speed + options.sentence_silence
-            speech = level(raw[start:end], rate, options.volume)
-            audio = np.concatenate(
-                [fade_edges(speech, rate), np.zeros(round(pause * rate), np.float32)]
-            )
-            ready: list[WordTiming] = []
-            if shares:
-                for span_start, span_end in phoneme_word_spans(_alignments(chunk)):
-                    spans.append(
-                        (
-                            elapsed + (min(max(span_start, start), end) - start) / rate,
-                            elapsed + (min(max(span_end, start), end) - start) / rate,
+        for (text, _, then_pause), sentences in zip(runs, phonemized, strict=True):
+            chunks = self.voice.synthesize(text, config, include_alignments=word_timings)
+            for number, chunk in enumerate(chunks if text else ()):
+                raw = chunk.audio_float_array
+                start, end = speech_bounds(raw, rate)
+                if then_pause is not None and number == len(sentences or ()) - 1:
+                    # The kept tail is part of the gap the script asks for.
+                    pause = max(0.0, then_pause - KEEP_AFTER_SECONDS)
+                else:
+                    pause = pause_after("".join(chunk.phonemes)) / options.speed
+                    pause += options.sentence_silence
+                speech = level(raw[start:end], rate, options.volume)
+                audio = np.concatenate(
+                    [fade_edges(speech, rate), np.zeros(round(pause * rate), np.float32)]
+                )
+                ready: list[WordTiming] = []
+                if shares:
+                    for span_start, span_end in phoneme_word_spans(_alignments(chunk)):
+                        spans.append(
+                            (
+                                elapsed + (min(max(span_start, start), end) - start) / rate,
+                                elapsed + (min(max(span_end, start), end) - start) / rate,
+                            )
                         )
-                    )
-                done = timed
-                while done < len(shares) and shares[done][1] <= len(spans) + 1e-9:
-                    done += 1
-                ready = timings_for(words[timed:done], shares[timed:done], spans)
-                timed = done
-            elapsed += audio.size / rate
-            yield SpokenSentence(audio, tuple(ready))
+                    done = timed
+                    while done < len(shares) and shares[done][1] <= len(spans) + 1e-9:
+                        done += 1
+                    ready = timings_for(words[timed:done], shares[timed:done], spans)
+                    timed = done
+                elapsed += audio.size / rate
+                yield SpokenSentence(audio, tuple(ready))
+            if then_pause is not None and not sentences:  # a pause with nothing to say before it
+                silence = np.zeros(round(then_pause * rate), np.float32)
+                elapsed += silence.size / rate
+                yield SpokenSentence(silence)
         if timed < len(shares) and spans:  # not expected: the counts come from the same phonemes
             yield SpokenSentence(
                 np.zeros(0, np.float32), tuple(timings_for(words[timed:], shares[timed:], spans))
@@ -252,6 +281,29 @@ class PiperEngine:
 
     def _count_phoneme_words(self, word: str) -> int:
         return sum(map(count_phoneme_words, self.voice.phonemize(word)))
+
+
+def _runs(script: Script) -> list[tuple[str, list[Reading], float | None]]:
+    """The script cut at its pauses: each run's spoken text, its readings, and the pause after
+    it (None at the end). Pauses in a row add up."""
+    runs: list[tuple[str, list[Reading], float | None]] = []
+    readings: list[Reading] = []
+    for item in script:
+        if isinstance(item, Pause):
+            if not readings and runs and runs[-1][0] == "" and runs[-1][2] is not None:
+                runs[-1] = ("", [], runs[-1][2] + item.seconds)
+            else:
+                runs.append((_spoken(readings), readings, item.seconds))
+            readings = []
+        else:
+            readings.append(item)
+    if readings or not runs:
+        runs.append((_spoken(readings), readings, None))
+    return runs
+
+
+def _spoken(readings: list[Reading]) -> str:
+    return " ".join(reading.spoken for reading in readings if reading.spoken)
 
 
 def _alignments(chunk: AudioChunk) -> list[tuple[str, int]]:
@@ -284,3 +336,21 @@ def load_piper_engine(
             engine = PiperEngine.load(model_path, config_path, threads, cache_dir)
             _engines[key] = engine
         return engine
+
+
+@functools.cache
+def known_phonemes(config_path: str) -> frozenset[str]:
+    """The phonemes a Piper voice can say: the keys of its config's phoneme_id_map.
+
+    Phonemes given to the voice directly (`[[ ... ]]`) that it does not know would be dropped
+    in silence, so SSML `<phoneme>` and lexicon entries are checked against this first.
+    """
+    with open(config_path, encoding="utf-8") as config_file:
+        phoneme_map = json.load(config_file).get("phoneme_id_map", {})
+    return frozenset(phoneme for phoneme in phoneme_map if phoneme.strip())
+
+
+def unknown_phonemes(ipa: str, config_path: str) -> list[str]:
+    """The characters of `ipa` (besides spaces) that the voice cannot say, each once."""
+    known = known_phonemes(config_path)
+    return list(dict.fromkeys(char for char in ipa if not char.isspace() and char not in known))

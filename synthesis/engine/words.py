@@ -2,10 +2,12 @@
 
 Piper reports how many samples each phoneme took, and separates the words of its phoneme
 string with spaces, but it does not say which phoneme word came from which written word, and
-the two do not always pair up: "1999" is spoken as three words, "$12.50" as five. So each written
-word is given a share of the phoneme words: one each when the counts agree; otherwise as many as
-the word gives when phonemized on its own; and if even those do not add up, shares in proportion
-to them. A share may cover part of a phoneme word, whose time is then divided evenly.
+the two do not always pair up: a reading of "$12.50" is "twelve dollars and fifty cents", and a
+hyphenated word may be one phoneme word or two. So each reading (written words and what is said
+for them, synthesis/text/tracking.py) is given a share of the phoneme words: as many as it says
+words when the counts agree; otherwise as many as its spoken text gives when phonemized on its
+own; and if even those do not add up, shares in proportion to them. A share may cover part of a
+phoneme word, whose time is then divided evenly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from synthesis.text.script import Reading
 
 _TOKEN = re.compile(r"\S+")
 # Marks the model's sentence start and end in alignments.
@@ -74,28 +78,41 @@ def phoneme_word_spans(alignments: Sequence[tuple[str, int]]) -> list[tuple[int,
 
 
 def word_shares(
-    words: Sequence[str], phoneme_words: int, count_alone: Callable[[str], int]
-) -> list[tuple[float, float]]:
-    """Each written word's [start, end) position in the sequence of phoneme words.
+    readings: Sequence[Reading], phoneme_words: int, count_alone: Callable[[str], int]
+) -> tuple[list[str], list[tuple[float, float]]]:
+    """The written words of `readings`, and each one's [start, end) position in the sequence of
+    phoneme words their spoken text makes.
 
-    Positions are fractional where words share a phoneme word; they never decrease. A word
-    that says nothing on its own (when that accounts for every phoneme word) gets an empty share.
+    A reading's share is first estimated as the words it says; when those do not add up to
+    `phoneme_words`, as the phoneme words its spoken text gives on its own; and if even those do
+    not, shares are made proportional to them. A reading's written words split its share
+    evenly. Positions are fractional where words share a phoneme word; they never decrease. A
+    reading that says nothing (when that accounts for every phoneme word) gives its words
+    empty shares.
     """
+    written = [text_words(reading.written) for reading in readings]
+    words = [word for group in written for word in group]
     if not words or phoneme_words == 0:
-        return []
-    sizes = [1] * len(words)
-    if len(words) != phoneme_words:
-        sizes = [count_alone(word) for word in words]
+        return words, []
+    sizes = [len(text_words(reading.spoken)) for reading in readings]
+    if sum(sizes) != phoneme_words:
+        sizes = [count_alone(reading.spoken) for reading in readings]
         if sum(sizes) != phoneme_words:
-            # Proportional shares; a word that says nothing alone still gets a sliver.
-            sizes = [max(size, 1) for size in sizes]
-    scale = phoneme_words / sum(sizes)
+            # Proportional shares; a reading that says nothing alone still gets a sliver.
+            sizes = [
+                max(size, 1) if group else size for size, group in zip(sizes, written, strict=True)
+            ]
+    scale = phoneme_words / sum(sizes) if sum(sizes) else 0.0
     shares = []
-    done = 0
-    for size in sizes:
-        shares.append((done * scale, (done + size) * scale))
-        done += size
-    return shares
+    done = 0.0
+    for size, group in zip(sizes, written, strict=True):
+        each = size * scale / len(group) if group else 0.0
+        for _ in group:
+            shares.append((done, done + each))
+            done += each
+        if not group:
+            done += size * scale
+    return words, shares
 
 
 def timings_for(
