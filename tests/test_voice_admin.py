@@ -31,6 +31,9 @@ def voice_form(**changes: object) -> dict[str, object]:
         "noise_width": "",
         "sentence_silence": 0,
         "volume": 1.0,
+        # The inline of the voice's own pronunciations, empty.
+        "pronunciations-TOTAL_FORMS": 0,
+        "pronunciations-INITIAL_FORMS": 0,
     }
     form.update(changes)
     return form

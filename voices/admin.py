@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from .forms import SAMPLE_SENTENCE, VoiceUploadForm
-from .models import Voice, VoiceModel
+from .models import Pronunciation, Voice, VoiceModel
 
 
 class VoiceInline(admin.TabularInline):
@@ -15,6 +15,15 @@ class VoiceInline(admin.TabularInline):
     extra = 0
     fields = ["voice_id", "name", "language", "speaker", "default_speed", "enabled"]
     show_change_link = True
+
+
+class PronunciationInline(admin.TabularInline):
+    """The voice's own lexicon entries; entries for every voice are under Pronunciations."""
+
+    model = Pronunciation
+    extra = 0
+    fields = ["text", "replacement", "kind", "case_sensitive"]
+    verbose_name_plural = "pronunciations for this voice only"
 
 
 @admin.register(VoiceModel)
@@ -72,6 +81,7 @@ class VoiceAdmin(admin.ModelAdmin):
     list_select_related = ["model"]
     search_fields = ["voice_id", "name", "description", "model__name"]
     readonly_fields = ["created", "updated"]
+    inlines = [PronunciationInline]
     actions = ["enable", "disable"]
     # Adds the Preview player under the fields (static/voices/preview.js).
     change_form_template = "admin/voices/voice/change_form.html"
@@ -124,3 +134,15 @@ class VoiceAdmin(admin.ModelAdmin):
         state = "enabled" if enabled else "disabled"
         noun = "voice" if len(voices) == 1 else "voices"
         self.message_user(request, f"{len(voices)} {noun} {state}.", messages.SUCCESS)
+
+
+@admin.register(Pronunciation)
+class PronunciationAdmin(admin.ModelAdmin):
+    list_display = ["text", "replacement", "kind", "voice", "case_sensitive", "updated"]
+    list_filter = ["kind", "voice"]
+    list_select_related = ["voice"]
+    search_fields = ["text", "replacement"]
+    readonly_fields = ["created", "updated"]
+    fields = ["text", "replacement", "kind", "voice", "case_sensitive", "created", "updated"]
+    # A blank voice means the entry is for every voice (in the list and in the voice filter).
+    empty_value_display = "All voices"

@@ -38,7 +38,7 @@ def cache_key(voice_id: str) -> str:
     return CACHE_PREFIX + voice_id
 
 
-async def _cached(key: str) -> object:
+async def cached(key: str) -> object:
     try:
         return await cache.aget(key)
     except Exception:  # the cache is Redis, and Redis is down: ask the database instead
@@ -46,7 +46,7 @@ async def _cached(key: str) -> object:
         return None
 
 
-async def _remember(key: str, value: object) -> None:
+async def remember(key: str, value: object) -> None:
     try:
         await cache.aset(key, value, CACHE_SECONDS)
     except Exception:
@@ -59,14 +59,14 @@ async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
     The cache only saves database queries: if it fails, the database answers.
     """
     key = cache_key(voice_id)
-    settings = await _cached(key)
+    settings = await cached(key)
     if settings is not None:
         return settings if isinstance(settings, VoiceSettings) else None
     try:
         voice = await Voice.objects.select_related("model").aget(voice_id=voice_id, enabled=True)
     except Voice.DoesNotExist:
         # Remember misses too, so a client repeating a wrong id does not hit the database.
-        await _remember(key, False)
+        await remember(key, False)
         return None
     settings = VoiceSettings(
         voice_id=voice.voice_id,
@@ -82,5 +82,5 @@ async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
         sentence_silence=voice.sentence_silence,
         volume=voice.volume,
     )
-    await _remember(key, settings)
+    await remember(key, settings)
     return settings

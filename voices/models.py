@@ -1,9 +1,14 @@
-"""Voices: engine model files, and the public voices (presets) clients ask for by id."""
+"""Voices: engine model files, the public voices (presets) clients ask for by id, and how
+they pronounce particular words."""
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 
 class VoiceModel(models.Model):
@@ -93,3 +98,108 @@ class Voice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.voice_id})"
+
+
+# Private-use characters that synthesis/text/script.py reserves for its own encoding.
+_RESERVED = re.compile("[\ue000-\ue00f]")
+
+
+class Pronunciation(models.Model):
+    """A lexicon entry: how to say a word or phrase, for one voice or for all of them."""
+
+    KIND_SPELLING, KIND_PHONEMES = "spelling", "phonemes"
+    KIND_CHOICES = [(KIND_SPELLING, "Spelling"), (KIND_PHONEMES, "Phonemes (IPA)")]
+
+    voice = models.ForeignKey(
+        Voice,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="pronunciations",
+        help_text="Blank for every voice. A voice's own entry wins over one for every voice.",
+    )
+    text = models.CharField(
+        max_length=200, help_text="The word or phrase as written, e.g. Nginx or New York."
+    )
+    replacement = models.CharField(
+        max_length=500,
+        help_text="How to say it: words the voice reads instead (engine x), or IPA phonemes "
+        "(ˈɛndʒɪn ˈɛks).",
+    )
+    kind = models.CharField(
+        max_length=10,
+        choices=KIND_CHOICES,
+        default=KIND_SPELLING,
+        help_text="Spelling: words the voice reads instead. Phonemes: espeak-ng IPA phonemes, "
+        "as the voice uses them.",
+    )
+    case_sensitive = models.BooleanField(
+        default=False, help_text="Match the text only as capitalized here (US, not us)."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["text"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voice", "text"],
+                name="pronunciation_unique_per_voice",
+                violation_error_message="This voice already has an entry for this text.",
+            ),
+            # NULLs are distinct in a unique index, so entries for every voice need their own.
+            models.UniqueConstraint(
+                fields=["text"],
+                condition=Q(voice__isnull=True),
+                name="pronunciation_unique_for_all_voices",
+                violation_error_message="There is already an entry for this text for all voices.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f'"{self.text}" → "{self.replacement}"'
+
+    def clean(self) -> None:
+        self.text = self.text.strip()
+        self.replacement = self.replacement.strip()
+        errors: dict[str, str] = {}
+        if not self.text:
+            errors["text"] = "Write the word or phrase."
+        elif not re.search(r"\w", self.text):
+            errors["text"] = "The text needs at least one letter or digit."
+        elif _RESERVED.search(self.text):
+            errors["text"] = "The text contains reserved characters (U+E000 to U+E00F)."
+        if not self.replacement:
+            errors["replacement"] = "Write how to say it."
+        elif _RESERVED.search(self.replacement):
+            errors["replacement"] = "This contains reserved characters (U+E000 to U+E00F)."
+        elif self.kind == self.KIND_PHONEMES:
+            problem = self._phoneme_problem()
+            if problem:
+                errors["replacement"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    def _phoneme_problem(self) -> str | None:
+        """Why the voices this entry is for could not say its phonemes, if they could not."""
+        # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
+        from synthesis.engine import unknown_phonemes
+
+        if "[" in self.replacement or "]" in self.replacement:
+            return "Write the phonemes alone, without [[ ]]."
+        if self.voice is None:
+            voice_models = list(VoiceModel.objects.all())
+        else:
+            # The voice may be new in the same admin form, with no model chosen yet.
+            voice_models = [self.voice.model] if self.voice.model_id else []
+        problems = []
+        for model in voice_models:
+            try:
+                unknown = unknown_phonemes(self.replacement, model.config_path)
+            except (OSError, ValueError):  # a missing or broken config: the import reports it
+                continue
+            if unknown:
+                problems.append(f"{model.name} cannot say {', '.join(unknown)}")
+        if not problems:
+            return None
+        return "Unknown phonemes: " + "; ".join(problems) + "."

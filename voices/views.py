@@ -8,9 +8,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from synthesis.engine import SynthesisOptions
 from synthesis.protocol import language_matches
+from synthesis.text import script
 from synthesis.workers import synthesize_wav
 
 from .forms import PreviewForm
+from .lexicon import aget_lexicon
 from .models import Voice
 
 logger = logging.getLogger(__name__)
@@ -63,8 +65,12 @@ async def preview_voice(request: HttpRequest) -> HttpResponse:
         volume=data["volume"],
     )
     model = data["model"]
+    # Read as a request would read it: the lexicon (global, and the voice's own once it is
+    # saved) and the model language's normalization.
+    lexicon = await aget_lexicon(request.POST.get("voice_id", ""), use_cache=False)
+    said = script(data["text"], model.language, lexicon.apply if lexicon else None)
     try:
-        wav = await synthesize_wav(model.model_path, model.config_path, data["text"], options)
+        wav = await synthesize_wav(model.model_path, model.config_path, said, options)
     except Exception:
         logger.exception("Preview of %s failed", model)
         return JsonResponse({"error": f"The model {model} could not speak."}, status=500)
