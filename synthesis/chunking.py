@@ -28,7 +28,7 @@ _OPENERS = "\"'“‘«(["
 _TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "e.g", "i.e"})
 # These can end a sentence too, so they only continue it before a lowercase word or a number.
 _ABBREVIATIONS = frozenset(
-    {"etc", "no", "inc", "ltd", "co", "jr", "sr"}
+    {"etc", "no", "inc", "ltd", "co", "jr", "sr", "approx"}
     | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
 )
 
@@ -146,13 +146,16 @@ def _first_chunk_end(text: str, sentence: Span, limit: int, max_chars: int) -> i
     clause_end = _clause_end(text, sentence, limit)
     if clause_end is not None:
         return clause_end
-    words = _WORD.finditer(text, start, end)
-    cut = next(words).end()
-    for word in words:
-        if word.end() - start > limit // 2:
+    first_word = cut = None
+    for word in _WORD.finditer(text, start, end):
+        first_word = first_word or word.end()
+        if word.end() - start > (limit // 2 if cut is not None else limit):
             break
-        cut = word.end()
-    return min(cut, start + max_chars)
+        # Not between a title and its name ("Dr." alone would be read as a sentence), unless
+        # the name does not fit.
+        if word.group().lstrip(_OPENERS).rstrip(".").lower() not in _TITLES:
+            cut = word.end()
+    return min(cut or first_word or end, start + max_chars)
 
 
 def _pieces(text: str, span: Span, limit: int) -> list[Span]:

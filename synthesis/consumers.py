@@ -22,10 +22,13 @@ from voices.lookup import aget_voice_settings
 from . import draining, protocol
 from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
-from .engine import encode, streaming_wav_header
+from .engine import encode, streaming_wav_header, unknown_phonemes
 from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
 from .protocol import Cancel, ClientError, SynthesisRequest
 from .streams import ChunkLimits, RequestStream
+from .text.script import Pause
+from .text.script import encode as encode_script
+from .text.ssml import SSMLError, is_ssml, parse_ssml
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,34 @@ def audio_in_hand(stream: RequestStream) -> float:
         return 0.0
     playing_since = stream.started + stream.first_audio_after
     return max(0.0, stream.audio_seconds - (time.monotonic() - playing_since))
+
+
+def spoken_pieces(text: str, config_path: str, after: str) -> list[tuple[str, bool]]:
+    """A message's text as the chunker takes it, in pieces, each marked if a pause ends it.
+
+    Plain text is one piece. An SSML document becomes script items (synthesis/text/script.py),
+    cut after each pause: what comes before a pause is ready to be spoken, so that the pause
+    ends a chunk and stands exactly where it was put. A document's text is set apart by a space
+    from the text it follows (`after`), as a new sentence or phrase.
+    Raises ClientError (invalid_request) for SSML that cannot be spoken, naming the problem.
+    """
+    if not is_ssml(text):
+        return [(text, False)]
+    try:
+        items = parse_ssml(text, lambda ipa: unknown_phonemes(ipa, config_path))
+    except SSMLError as error:
+        raise ClientError("invalid_request", str(error)) from None
+    pieces: list[tuple[str, bool]] = []
+    start = 0
+    for end, item in enumerate(items, start=1):
+        if isinstance(item, Pause):
+            pieces.append((encode_script(items[start:end]), True))
+            start = end
+    if start < len(items):
+        pieces.append((encode_script(items[start:]), False))
+    if pieces and after and not after[-1].isspace():
+        pieces[0] = (" " + pieces[0][0], pieces[0][1])
+    return pieces or [("", False)]
 
 
 def due(stream: RequestStream, index: int) -> float:
@@ -309,6 +340,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"language {protocol.shown(request.language)} does not match voice "
                 f"{voice.voice_id!r} ({voice.language}).",
             )
+        pieces = spoken_pieces(request.text, voice.config_path, after="")
         assert self.client is not None
         try:
             await guard.start_request(self.client)
@@ -323,15 +355,28 @@ class TTSConsumer(AsyncWebsocketConsumer):
         )
         stream.job = synthesize_job(stream.token, request, voice, reply_channel=self.channel_name)
         self.streams[request.request_id] = stream
-        await self.add_text(stream, request)
+        await self.add_text(stream, request, pieces)
 
-    async def add_text(self, stream: RequestStream, request: SynthesisRequest) -> None:
-        """Chunk what of the request's text is ready to speak, and dispatch it."""
-        stream.add_text(
-            request.text,
-            speak_all=request.flush or not request.continue_stream,
-            limits=chunk_limits(),
-        )
+    async def add_text(
+        self,
+        stream: RequestStream,
+        request: SynthesisRequest,
+        pieces: list[tuple[str, bool]] | None = None,
+    ) -> None:
+        """Chunk what of the request's text is ready to speak, and dispatch it.
+
+        `pieces` is the text as spoken_pieces cut it, if the caller has already done so.
+        """
+        if pieces is None:
+            assert stream.job is not None
+            pieces = spoken_pieces(request.text, stream.job["config_path"], after=stream.buffer)
+        stream.characters += len(request.text)
+        for text, pause_after in pieces:
+            stream.add_text(
+                text,
+                speak_all=pause_after or request.flush or not request.continue_stream,
+                limits=chunk_limits(),
+            )
         # Only what still waits for its sentence to end is bounded here; a whole text is
         # bounded per message (TTS_MAX_TEXT_CHARS) when it is parsed.
         if len(stream.buffer) > settings.TTS_MAX_BUFFER_CHARS:

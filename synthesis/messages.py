@@ -30,7 +30,9 @@ class SynthesizeJob(TypedDict):
     request_id: str
     stream: str  # identifies one run of a request, so replies for an older run are ignored
     index: int
-    text: str
+    text: str  # encoded as synthesis/text/script.py writes it
+    voice_id: str  # whose pronunciation lexicon applies
+    language: str  # which normalizer reads the text
     engine: str
     model_path: str
     config_path: str
@@ -92,6 +94,8 @@ def synthesize_job(
         "stream": stream,
         "index": 0,
         "text": "",
+        "voice_id": voice.voice_id,
+        "language": voice.language,
         "engine": voice.engine,
         "model_path": voice.model_path,
         "config_path": voice.config_path,

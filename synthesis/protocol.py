@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .engine.audio import SAMPLE_RATES
+from .text.script import strip_markers
 
 
 class ClientError(Exception):
@@ -211,7 +212,8 @@ def _parse_synthesis(
             )
 
     return SynthesisRequest(
-        text=text,
+        # Characters that script.py reserves for its own encoding are not the client's to send.
+        text=strip_markers(text),
         voice_id=voice_id or None,
         request_id=request_id,
         named=named,

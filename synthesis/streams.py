@@ -55,7 +55,7 @@ class RequestStream:
     open: bool = False
     # Text received but not chunked yet: the sentence still being written.
     buffer: str = ""
-    characters: int = 0  # all the text received, for the key's usage
+    characters: int = 0  # all the text received, for the key's usage (counted by the consumer)
     # Seconds without new text after which the buffer is spoken anyway (max_buffer_flush_ms).
     flush_after: float | None = None
     flush_timer: asyncio.TimerHandle | None = None
@@ -107,7 +107,6 @@ class RequestStream:
         hears "Hello there," while the rest of the sentence is still being written.
         """
         self.buffer += text
-        self.characters += len(text)
         sentences = split_into_sentences(self.buffer)
         if speak_all or not sentences or ends_with_sentence_end(self.buffer):
             ready, self.buffer = self.buffer, ""

@@ -20,6 +20,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
+from voices.lexicon import Lexicon, aget_lexicon
+
 from . import cancellation
 from .cancellation import is_cancelled
 from .engine import (
@@ -32,6 +34,8 @@ from .engine import (
 )
 from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
 from .scheduling import DeadlineExecutor
+from .text import script
+from .text.script import Script
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +49,15 @@ synthesis_threads = DeadlineExecutor(
 
 
 def synthesize_sentences(
-    job: SynthesizeJob, interrupt: Interrupt | None = None
+    job: SynthesizeJob, lexicon: Lexicon | None = None, interrupt: Interrupt | None = None
 ) -> Iterator[tuple[bytes, list[WordStamp]]]:
     """Yield the chunk's audio one sentence at a time, as 16-bit PCM at the requested rate,
     with the words that end in it when the job asks for word timings.
 
-    Blocking: each step runs on a synthesis thread.
+    The chunk's text is read through the voice's lexicon and its language's normalizer first
+    (synthesis/text). Blocking: each step runs on a synthesis thread.
     """
+    said = script(job["text"], job.get("language", ""), lexicon.apply if lexicon else None)
     engine = load_piper_engine(
         job["model_path"], job["config_path"], engine_threads(job["index"]), ALIGNED_MODELS_DIR
     )
@@ -63,13 +69,25 @@ def synthesize_sentences(
         sentence_silence=job["sentence_silence"],
         volume=job["volume"],
     )
-    sentences = engine.synthesize_sentences(job["text"], options, job["word_timestamps"], interrupt)
+    sentences = engine.synthesize_sentences(said, options, job["word_timestamps"], interrupt)
     for sentence in sentences:
         pcm = float_to_pcm16(resample(sentence.audio, engine.sample_rate, job["sample_rate"]))
         words: list[WordStamp] = [
             {"word": word.word, "start": word.start, "end": word.end} for word in sentence.words
         ]
         yield pcm, words
+
+
+async def lexicon_for(job: SynthesizeJob) -> Lexicon | None:
+    """The voice's pronunciation lexicon; None if it cannot be read (the text is still spoken)."""
+    voice_id = job.get("voice_id")  # absent in jobs from a consumer older than the lexicon
+    if not voice_id:
+        return None
+    try:
+        return await aget_lexicon(voice_id)
+    except Exception:
+        logger.exception("Could not read the lexicon of voice %s; speaking without it", voice_id)
+        return None
 
 
 def engine_threads(index: int) -> int:
@@ -101,7 +119,7 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     The chunk's last part is an empty one marked `last`.
     """
     interrupt = Interrupt()
-    sentences = synthesize_sentences(job, interrupt)
+    sentences = synthesize_sentences(job, await lexicon_for(job), interrupt)
     part = 0
     started = time.monotonic()
     due = job["due"]  # when the chunk's first sentence is needed; later ones are needed later
@@ -226,7 +244,7 @@ def preload_voices() -> None:
 
 
 async def synthesize_wav(
-    model_path: str, config_path: str, text: str, options: SynthesisOptions
+    model_path: str, config_path: str, text: str | Script, options: SynthesisOptions
 ) -> bytes:
     """A whole WAV file of `text` at the model's own rate, synthesized on a synthesis thread."""
 

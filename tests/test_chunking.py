@@ -252,3 +252,17 @@ def test_it_keeps_completed_sentences_as_text_grows(text: str, data: st.DataObje
     prefix = text[: data.draw(st.integers(0, len(text)))]
     complete = split_into_sentences(prefix)[:-1]
     assert split_into_sentences(text)[: len(complete)] == complete
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On 3/4/2025 Dr. Smith paid $12.50 for the apples.",
+        "Yesterday Mr. Jones and Mrs. Jones sang loudly all night.",
+        "Dr. Smith paid twelve dollars for the apples at the market.",
+    ],
+)
+def test_the_first_chunk_does_not_part_a_title_from_its_name(text: str) -> None:
+    # A chunk ending in "Dr." is spoken as a sentence of its own, with a pause after "Doctor".
+    first = split_into_chunks(text, 100, 30)[0]
+    assert first.split()[-1].rstrip(".").lower() not in {"dr", "mr", "mrs"}

@@ -9,8 +9,10 @@
   const audio = document.getElementById("preview-audio");
   const status = document.getElementById("preview-status");
   const form = document.getElementById("voice_form");
+  // voice_id picks the voice's own pronunciations, once it has been saved.
   const fields = [
-    "model", "speaker", "default_speed", "noise_scale", "noise_width", "sentence_silence", "volume",
+    "voice_id", "model", "speaker", "default_speed", "noise_scale", "noise_width",
+    "sentence_silence", "volume",
   ];
 
   button.addEventListener("click", async () => {
