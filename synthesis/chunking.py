@@ -23,6 +23,8 @@ _WORD = re.compile(r"\S+")
 _NEXT_CHAR = re.compile(r"\s*(\S)")
 _DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]")  # u.s, a.m, p.m
 _OPENERS = "\"'“‘«(["
+# A reading or a pause encoded as one run of private-use characters: never cut inside.
+_MARKER = re.compile("\ue000[^\ue002]*\ue002|\ue004[^\ue005]*\ue005")
 
 # Titles come before a name, so a capitalised word after them still belongs to the sentence.
 _TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "e.g", "i.e"})
@@ -155,7 +157,7 @@ def _first_chunk_end(text: str, sentence: Span, limit: int, max_chars: int) -> i
         # the name does not fit.
         if word.group().lstrip(_OPENERS).rstrip(".").lower() not in _TITLES:
             cut = word.end()
-    return min(cut or first_word or end, start + max_chars)
+    return _uncut(text, (start, end), min(cut or first_word or end, start + max_chars))
 
 
 def _pieces(text: str, span: Span, limit: int) -> list[Span]:
@@ -167,7 +169,21 @@ def _pieces(text: str, span: Span, limit: int) -> list[Span]:
         parts = _split_at(text, span, (m.end() for m in separator.finditer(text, start, end)))
         if len(parts) > 1:
             return _pack((p for part in parts for p in _pieces(text, part, limit)), limit)
-    return [(i, min(i + limit, end)) for i in range(start, end, limit)]
+    pieces = []
+    while start < end:
+        cut = _uncut(text, (start, end), min(start + limit, end))
+        pieces.append((start, cut))
+        start = cut
+    return pieces
+
+
+def _uncut(text: str, span: Span, cut: int) -> int:
+    """`cut`, or the nearest place outside the encoded reading or pause it would split
+    (synthesis/text/script.py): before it, unless that is the span's start, else after it."""
+    for marker in _MARKER.finditer(text, *span):
+        if marker.start() < cut < marker.end():
+            return marker.start() if marker.start() > span[0] else marker.end()
+    return cut
 
 
 def _pack(spans: Iterable[Span], limit: int) -> list[Span]:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthesis.chunking import split_into_chunks, split_into_sentences
+from synthesis.text.script import Plain, Reading, decode, encode, strip_markers
 
 CJK_BOUNDARY = re.compile(r"""[。！？，、；：]["'”’»)\]」』）]*$""")
 
@@ -266,3 +267,15 @@ def test_the_first_chunk_does_not_part_a_title_from_its_name(text: str) -> None:
     # A chunk ending in "Dr." is spoken as a sentence of its own, with a pause after "Doctor".
     first = split_into_chunks(text, 100, 30)[0]
     assert first.split()[-1].rstrip(".").lower() not in {"dr", "mr", "mrs"}
+
+
+@pytest.mark.parametrize("first_chunk_max_chars", [10, 30])
+def test_an_encoded_reading_longer_than_a_chunk_is_never_cut(first_chunk_max_chars: int) -> None:
+    # An SSML <sub> with a long alias travels as one run of private-use characters.
+    reading = Reading("WWW", " ".join(["the world wide web"] * 12))
+    text = encode([Plain("Visit "), reading, Plain(" today, or tomorrow at the latest.")])
+    chunks = split_into_chunks(text, 60, first_chunk_max_chars)
+    items = [item for chunk in chunks for item in decode(chunk)]
+    assert items.count(reading) == 1
+    plain = [item.text for item in items if isinstance(item, Plain)]
+    assert all(strip_markers(text) == text for text in plain)  # no half of a marker is left
