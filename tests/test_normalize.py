@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.text import Reading, normalize, readings
+from synthesis.text import Reading, normalize, readings, script
+from synthesis.text.script import Pause, Plain, encode
 
 
 @pytest.mark.parametrize(
@@ -335,3 +336,33 @@ def test_readings_cover_every_written_word_once_and_say_the_normalized_text(
     pairs = readings(text)
     assert " ".join(pair.written for pair in pairs).split() == text.split()
     assert " ".join(pair.spoken for pair in pairs) == normalize(text)
+
+
+def test_a_script_reads_the_text_around_readings_in_context():
+    # "Dr." is followed by a reading (SSML or the lexicon): still a title, without a full stop.
+    text = encode(
+        [Plain("Dr. "), Reading("Nguyen", "[[ wˈɪn ]]"), Plain(" paid $5."), Pause(0.5)]
+        + [Plain("Bye.")]
+    )
+    assert script(text, "en-US") == [
+        Reading("Dr.", "Doctor"),
+        Reading("Nguyen", "[[ wˈɪn ]]"),
+        Reading("paid", "paid"),
+        Reading("$5.", "five dollars."),
+        Pause(0.5),
+        Reading("Bye.", "Bye."),
+    ]
+
+
+def test_a_script_reads_lexicon_entries_as_given_and_normalizes_the_rest():
+    def lexicon(text: str) -> list[Plain | Reading]:
+        before, _, after = text.partition("SQL")
+        return [Plain(before), Reading("SQL", "sequel"), Plain(after)] if _ else [Plain(text)]
+
+    assert script("Learn SQL in 5 days", "en", lexicon) == [
+        Reading("Learn", "Learn"),
+        Reading("SQL", "sequel"),
+        Reading("in", "in"),
+        Reading("5", "five"),
+        Reading("days", "days"),
+    ]

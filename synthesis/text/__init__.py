@@ -54,15 +54,59 @@ def script(
     text: str, language: str, lexicon: Callable[[str], list[Plain | Reading]] | None = None
 ) -> list[Reading | Pause]:
     """What the voice says for a chunk of text (script.py's encoding): its plain text read
-    through the lexicon and then normalized, its readings and pauses as they are."""
+    through the lexicon and then normalized, its readings and pauses as they are.
+
+    The text between two pauses is normalized as one, with a stand-in word for each reading,
+    so that the readings are context for the words around them: "Dr." before a lexicon entry
+    or an SSML <sub> is still a title, said without a full stop.
+    """
     said: list[Reading | Pause] = []
-    for item in decode(text):
-        if not isinstance(item, Plain):
-            said.append(item)
-            continue
-        for part in lexicon(item.text) if lexicon is not None else [item]:
-            said += readings(part.text, language) if isinstance(part, Plain) else [part]
+    run: list[Plain | Reading] = []
+    for item in [*decode(text), Pause(0.0)]:
+        if isinstance(item, Pause):
+            said += _normalized(run, language)
+            said += [item] if item.seconds else []  # the last one only flushes the run
+            run = []
+        elif isinstance(item, Plain) and lexicon is not None:
+            run += lexicon(item.text)
+        else:
+            run.append(item)
     return said
+
+
+def _normalized(run: list[Plain | Reading], language: str) -> list[Reading]:
+    if not run:
+        return []
+    if all(isinstance(item, Reading) for item in run):
+        return [item for item in run if isinstance(item, Reading)]
+    # Each reading stands in as a capitalized word that no pass changes, then is put back.
+    given = {
+        _stand_in(number): item for number, item in enumerate(run) if isinstance(item, Reading)
+    }
+    text = "".join(
+        item.text if isinstance(item, Plain) else _stand_in(n) for n, item in enumerate(run)
+    )
+    result = []
+    for reading in readings(text, language):
+        for word in _STAND_IN.findall(reading.written):
+            reading = Reading(
+                reading.written.replace(word, given[word].written),
+                reading.spoken.replace(word, given[word].spoken),
+            )
+        result.append(reading)
+    return result
+
+
+_STAND_IN = re.compile(r"Zqxj[a-z]+")
+
+
+def _stand_in(number: int) -> str:
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters += chr(ord("a") + digit)
+        if not number:
+            return f"Zqxj{letters}"
 
 
 def _language_prefix(language: str) -> str:
