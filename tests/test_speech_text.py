@@ -7,11 +7,13 @@ heard, not just the text handed to the engine.
 
 from __future__ import annotations
 
+from io import StringIO
 from typing import Any
 
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
 
 from voices.models import Pronunciation, Voice
 
@@ -203,3 +205,13 @@ async def test_plain_text_with_angle_brackets_stays_plain_text(connect):
     assert messages[-1]["data"]["audio_seconds"] > 1.5
     heard = recognized(pcm_of(messages))
     assert heard_in_order(["bold", "then", "say", "so"], heard), heard
+
+
+@pytest.mark.django_db
+def test_phonemize_shows_the_words_and_phonemes_a_voice_says():
+    Pronunciation.objects.create(text="Nguyen", replacement="wˈɪn", kind="phonemes")
+    out = StringIO()
+    call_command("phonemize", "Dr. Nguyen paid $5.", stdout=out)
+    said, phonemes = out.getvalue().splitlines()
+    assert said == "said:     Doctor [[ wˈɪn ]] paid five dollars."
+    assert phonemes.startswith("phonemes: dˈɑːktɚ wˈɪn pˈeɪd fˈaɪv dˈɑːlɚz")
