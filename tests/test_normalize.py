@@ -340,10 +340,8 @@ def test_readings_cover_every_written_word_once_and_say_the_normalized_text(
 
 def test_a_script_reads_the_text_around_readings_in_context():
     # "Dr." is followed by a reading (SSML or the lexicon): still a title, without a full stop.
-    text = encode(
-        [Plain("Dr. "), Reading("Nguyen", "[[ wˈɪn ]]"), Plain(" paid $5."), Pause(0.5)]
-        + [Plain("Bye.")]
-    )
+    items: list[Plain | Reading | Pause] = [Plain("Dr. "), Reading("Nguyen", "[[ wˈɪn ]]")]
+    text = encode([*items, Plain(" paid $5."), Pause(0.5), Plain("Bye.")])
     assert script(text, "en-US") == [
         Reading("Dr.", "Doctor"),
         Reading("Nguyen", "[[ wˈɪn ]]"),
