@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from synthesis.engine import SynthesisOptions, load_piper_engine
+from synthesis.text.script import Pause, Reading
 
 from .conftest import receive_until_end
 
@@ -104,3 +105,33 @@ async def test_chunks_join_without_clicks_or_uneven_gaps(connect):
     # The first chunk ("Hello there,") starts within 15 ms of its speech. Measured against its
     # own peak: sentences are levelled by loudness, so their peaks differ (loudness.py).
     assert quiet_runs(pieces[0], 24000, 0.0)[0][1] <= 0.015
+
+
+def said(*items: str | float) -> list[Reading | Pause]:
+    """A script: strings are read as written, numbers are pauses in seconds."""
+    return [Pause(item) if isinstance(item, float) else Reading(item, item) for item in items]
+
+
+@pytest.mark.parametrize(
+    "script, gap",
+    [
+        (said("It ends here.", 1.0, "And goes on."), 1.0),
+        # Shorter than the 0.3 s the full stop would give: the pause replaces it.
+        (said("It ends here.", 0.08, "And goes on."), 0.08),
+        (said("No stop", 0.5, "and on."), 0.5),
+        (said("It ends here.", 0.3, 0.4, "And goes on."), 0.7),  # pauses in a row add up
+    ],
+)
+def test_a_script_pause_is_the_gap_between_its_words(engine, script, gap):
+    audio = engine.synthesize(script, SynthesisOptions())
+    # The gap, as the tail kept after the speech (down to -45 dB) plus the silence after it.
+    runs = quiet_runs(audio, 22050, 0.04)
+    inner = [length for start, length in runs if start > 0 and start + length < len(audio) / 22050]
+    assert len(inner) >= 1
+    assert abs(max(inner) - gap) <= 0.06, runs
+
+
+def test_a_script_may_start_with_a_pause(engine):
+    audio = engine.synthesize(said(0.5, "Hello."), SynthesisOptions())
+    first_sound = np.flatnonzero(np.abs(audio) > 0.01)[0] / 22050
+    assert 0.5 <= first_sound <= 0.53

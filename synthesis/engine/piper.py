@@ -285,15 +285,12 @@ class PiperEngine:
 
 def _runs(script: Script) -> list[tuple[str, list[Reading], float | None]]:
     """The script cut at its pauses: each run's spoken text, its readings, and the pause after
-    it (None at the end). Pauses in a row add up."""
+    it (None at the end). Pauses in a row add up: the runs between them are empty."""
     runs: list[tuple[str, list[Reading], float | None]] = []
     readings: list[Reading] = []
     for item in script:
         if isinstance(item, Pause):
-            if not readings and runs and runs[-1][0] == "" and runs[-1][2] is not None:
-                runs[-1] = ("", [], runs[-1][2] + item.seconds)
-            else:
-                runs.append((_spoken(readings), readings, item.seconds))
+            runs.append((_spoken(readings), readings, item.seconds))
             readings = []
         else:
             readings.append(item)
