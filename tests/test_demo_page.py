@@ -114,6 +114,19 @@ def test_a_bad_timeout_is_reported_next_to_its_control(page):
     assert page.get_attribute("#timeout", "min") == "2"
 
 
+def test_ssml_the_server_refuses_is_reported_next_to_the_text_and_good_ssml_plays(page):
+    page.fill("#text", "<speak><prosody rate='slow'>Hello</prosody></speak>")
+    page.click("#speak")
+    page.wait_for_function("document.getElementById('text-error').textContent !== ''")
+    assert "SSML tag <prosody> is not supported" in page.inner_text("#text-error")
+    assert page.get_attribute("#text", "aria-invalid") == "true"
+    page.fill("#text", '<speak>One <break time="400ms"/> two.</speak>')
+    page.click("#speak")
+    page.wait_for_function("window.ttsDemo.log.some(m => m.status === 'complete')")
+    assert page.inner_text("#text-error") == ""
+    assert demo(page, "schedule.length") >= 2  # the pause ends a chunk
+
+
 def test_an_idle_close_is_explained_and_reconnect_works(page):
     page.fill("#timeout", "2")
     page.fill("#text", "Hi.")

@@ -57,6 +57,10 @@
     if (FIELD_OF_CODE[error.code]) {
       return FIELD_OF_CODE[error.code];
     }
+    // SSML the server cannot speak: "SSML tag <prosody> is not supported...", "<break ...".
+    if (error.code === "invalid_request" && /SSML|^</.test(error.message)) {
+      return "text";
+    }
     // The server names the field first: "speed must be from 0.5 to 2.0, not 3."
     const named = Object.keys(inputs).find((name) => error.message.startsWith(name + " "));
     return named || (error.message.startsWith("voice_id") ? "voice" : "general");
