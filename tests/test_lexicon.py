@@ -77,7 +77,18 @@ def test_it_reads_entries_as_whole_words_and_keeps_the_rest(entries, text, expec
     assert Lexicon(entries).apply(text) == expected
 
 
-def test_an_empty_lexicon_is_false_and_the_same_entries_compile_once():
+def test_a_large_lexicon_finds_its_entries_and_only_them():
+    entries = [words(f"term{number}", f"t {number}") for number in range(2000)] + [NGINX]
+    assert Lexicon(entries).apply("Use term1999 and Nginx, not term20000.") == [
+        Plain("Use "),
+        Reading("term1999", "t 1999"),
+        Plain(" and "),
+        Reading("Nginx", "engine x"),
+        Plain(", not term20000."),
+    ]
+
+
+def test_an_empty_lexicon_is_false_and_the_same_entries_are_indexed_once():
     assert not Lexicon([]) and len(Lexicon([NGINX, NEW_YORK])) == 2
     assert lexicon_of((NGINX, NEW_YORK)) is lexicon_of((NGINX, NEW_YORK))
 
