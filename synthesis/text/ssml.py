@@ -248,7 +248,8 @@ _CARDINAL = re.compile(r"([-−+]?)((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9
 
 
 def _say_cardinal(content: str, attributes: Mapping[str, str]) -> str:
-    """ "-1,234.5" -> "minus one thousand, ... point five"; "+3" -> "plus three"."""
+    """ "-1,234.5" -> "minus one thousand two hundred thirty-four point five"; "+3" -> "plus
+    three"."""
     match = _CARDINAL.fullmatch(content)
     if match is None:
         raise SSMLError(
