@@ -128,7 +128,9 @@ def test_a_script_pause_is_the_gap_between_its_words(engine, script, gap):
     runs = quiet_runs(audio, 22050, 0.04)
     inner = [length for start, length in runs if start > 0 and start + length < len(audio) / 22050]
     assert len(inner) >= 1
-    assert abs(max(inner) - gap) <= 0.06, runs
+    # Within 0.1 s: the voice's own quiet edges (a final stop consonant) vary from run to run;
+    # the pause the punctuation would give (0.3 s after a full stop) is farther off than that.
+    assert abs(max(inner) - gap) <= 0.1, runs
 
 
 def test_a_script_may_start_with_a_pause(engine):
