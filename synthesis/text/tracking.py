@@ -7,7 +7,7 @@ from, so that the result can be cut into `(written, spoken)` pairs of whole writ
 
 A replacement is narrowed to what it changed, in whole words: the years pass turns "in 1999"
 into "in nineteen ninety-nine", which is "in" kept and "1999" read. Replacements that touch the
-same written word become one pair: "MP3" is read "MP three".
+same written word become one pair: "MP3" is read "M-P three".
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from synthesis.text.script import Reading
 
@@ -30,24 +30,20 @@ class _Origins:
 
     starts: list[int]
     ends: list[int]
-    replaced: list[bool] = field(default_factory=list)
 
     @classmethod
     def of(cls, text: str) -> _Origins:
-        size = len(text)
-        return cls(list(range(size)), list(range(1, size + 1)), [False] * size)
+        return cls(list(range(len(text))), list(range(1, len(text) + 1)))
 
     def replace(self, text: str, edits: list[tuple[int, int, str]]) -> None:
         """Record that text[start:end] became `new` for each (start, end, new), in order."""
         starts: list[int] = []
         ends: list[int] = []
-        replaced: list[bool] = []
         position = 0
         for start, end, new in edits:
             start, end, new = _narrowed(text, start, end, new)
             starts += self.starts[position:start]
             ends += self.ends[position:start]
-            replaced += self.replaced[position:start]
             if start < end:
                 span = (min(self.starts[start:end]), max(self.ends[start:end]))
             else:  # an insertion belongs to the character before it
@@ -55,12 +51,10 @@ class _Origins:
                 span = (at, at)
             starts += [span[0]] * len(new)
             ends += [span[1]] * len(new)
-            replaced += [True] * len(new)
             position = end
         starts += self.starts[position:]
         ends += self.ends[position:]
-        replaced += self.replaced[position:]
-        self.starts, self.ends, self.replaced = starts, ends, replaced
+        self.starts, self.ends = starts, ends
 
 
 def _narrowed(text: str, start: int, end: int, new: str) -> tuple[int, int, str]:
@@ -125,17 +119,17 @@ def _pairs(text: str, spoken: str, origins: _Origins) -> list[Reading]:
         for position in range(start, end)
     }
     groups: list[tuple[int, int, list[str]]] = []  # first word, last word, spoken characters
+    before: list[str] = []  # what is said before the first word, if anything
     for char, start, end in zip(spoken, origins.starts, origins.ends, strict=True):
         touched = [word_at[p] for p in range(start, max(end, start + 1)) if p in word_at]
         if not touched:  # a space between words, or a mark outside them: goes with the last
-            if groups:
-                groups[-1][2].append(" " if char.isspace() else char)
+            (groups[-1][2] if groups else before).append(" " if char.isspace() else char)
             continue
         first, last = min(touched), max(touched)
         if groups and groups[-1][0] <= first and last <= groups[-1][1]:
             groups[-1][2].append(char)
             continue
-        chars = [char]
+        chars, before = [*before, char], []
         while groups and groups[-1][1] >= first:
             merged_first, merged_last, merged_chars = groups.pop()
             first, last = min(first, merged_first), max(last, merged_last)
