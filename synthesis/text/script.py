@@ -56,12 +56,12 @@ def phonemes(ipa: str) -> str:
     return f"[[ {ipa.strip()} ]]"
 
 
-# Private-use characters: a Reading is FIXED written SPOKEN_SEPARATOR spoken FIXED_END,
+# Private-use characters: a Reading is READING_START written SEPARATOR spoken READING_END,
 # with its spaces written as SPACE; a Pause is PAUSE milliseconds PAUSE_END.
-FIXED, SEPARATOR, FIXED_END, SPACE, PAUSE, PAUSE_END = (chr(0xE000 + i) for i in range(6))
+READING_START, SEPARATOR, READING_END, SPACE, PAUSE, PAUSE_END = (chr(0xE000 + i) for i in range(6))
 _MARKERS = re.compile("[\ue000-\ue00f]")
 _ENCODED = re.compile(
-    f"{FIXED}([^{SEPARATOR}{FIXED_END}]*){SEPARATOR}([^{FIXED_END}]*){FIXED_END}"
+    f"{READING_START}([^{SEPARATOR}{READING_END}]*){SEPARATOR}([^{READING_END}]*){READING_END}"
     f"|{PAUSE}(\\d+){PAUSE_END}"
 )
 
@@ -82,7 +82,7 @@ def encode(items: list[Item]) -> str:
             parts.append(item.text)
         elif isinstance(item, Reading):
             written, spoken = (_hide_spaces(part) for part in (item.written, item.spoken))
-            parts.append(f"{FIXED}{written}{SEPARATOR}{spoken}{FIXED_END}")
+            parts.append(f"{READING_START}{written}{SEPARATOR}{spoken}{READING_END}")
         else:
             if parts:
                 parts[-1] = parts[-1].rstrip()
