@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from synthesis.text.script import strip_markers
+
 
 class VoiceModel(models.Model):
     """An engine's model file on disk, e.g. a Piper ONNX voice and its JSON config."""
@@ -100,10 +102,6 @@ class Voice(models.Model):
         return f"{self.name} ({self.voice_id})"
 
 
-# Private-use characters that synthesis/text/script.py reserves for its own encoding.
-_RESERVED = re.compile("[\ue000-\ue00f]")
-
-
 class Pronunciation(models.Model):
     """A lexicon entry: how to say a word or phrase, for one voice or for all of them."""
 
@@ -167,11 +165,11 @@ class Pronunciation(models.Model):
             errors["text"] = "Write the word or phrase."
         elif not re.search(r"\w", self.text):
             errors["text"] = "The text needs at least one letter or digit."
-        elif _RESERVED.search(self.text):
+        elif strip_markers(self.text) != self.text:  # reserved by synthesis/text/script.py
             errors["text"] = "The text contains reserved characters (U+E000 to U+E00F)."
         if not self.replacement:
             errors["replacement"] = "Write how to say it."
-        elif _RESERVED.search(self.replacement):
+        elif strip_markers(self.replacement) != self.replacement:
             errors["replacement"] = "This contains reserved characters (U+E000 to U+E00F)."
         elif self.kind == self.KIND_PHONEMES:
             problem = self._phoneme_problem()

@@ -149,7 +149,7 @@ def _closing_period(match: re.Match[str], can_end_sentence: bool) -> str:
 
 # E-mail addresses and URLs -----------------------------------------------------------------------
 
-_ADDRESS_SYMBOLS = {
+SYMBOL_NAMES = {
     ".": "dot",
     "@": "at",
     "/": "slash",
@@ -173,7 +173,7 @@ def _say_address(address: str) -> str:
 
     def say_piece(match: re.Match[str]) -> str:
         piece = match.group()
-        return f" {say_digits(piece) if piece.isdigit() else _ADDRESS_SYMBOLS.get(piece, '')} "
+        return f" {say_digits(piece) if piece.isdigit() else SYMBOL_NAMES.get(piece, '')} "
 
     return " ".join(_ADDRESS_PIECE.sub(say_piece, address).split())
 
@@ -288,18 +288,18 @@ _PHONE_NUMBER = re.compile(
 _PHONE_GROUP = re.compile(r"\+?\d+")
 
 
-def _read_phone_numbers(text: str) -> str:
-    """Phone numbers, digit by digit with a pause between groups: "(555) 123-4567" -> "five
+def say_phone_number(written: str) -> str:
+    """A phone number digit by digit with a pause between groups: "(555) 123-4567" -> "five
     five five, one two three, four five six seven"; "+1" -> "plus one"."""
-
-    def say_group(group: str) -> str:
-        return ("plus " if group.startswith("+") else "") + say_digits(group.lstrip("+"))
-
-    return sub(
-        _PHONE_NUMBER,
-        lambda match: ", ".join(say_group(group) for group in _PHONE_GROUP.findall(match.group())),
-        text,
+    return ", ".join(
+        ("plus " if group.startswith("+") else "") + say_digits(group.lstrip("+"))
+        for group in _PHONE_GROUP.findall(written)
     )
+
+
+def _read_phone_numbers(text: str) -> str:
+    """Phone numbers, read with `say_phone_number`."""
+    return sub(_PHONE_NUMBER, lambda match: say_phone_number(match.group()), text)
 
 
 MONTHS = (
@@ -317,12 +317,12 @@ MONTHS = (
     "December",
 )
 # Each month by its name and its abbreviations: "Mar" and "March" are both "March".
-_MONTH_NAMES = {name: month for month in MONTHS for name in (month, month[:3])} | {
+MONTH_NAMES = {name: month for month in MONTHS for name in (month, month[:3])} | {
     "Sept": "September"
 }
 # A month's name or its abbreviation, whose period is only taken before the day or year.
 _MONTH = (
-    r"(?P<month>" + "|".join(sorted(_MONTH_NAMES, key=len, reverse=True)) + r")\b(?:\.(?=\s*\d))?"
+    r"(?P<month>" + "|".join(sorted(MONTH_NAMES, key=len, reverse=True)) + r")\b(?:\.(?=\s*\d))?"
 )
 
 
@@ -391,7 +391,7 @@ def _read_day_first_dates(text: str) -> str:
         if not 1 <= day <= 31:
             return match.group()
         article = "" if _ENDS_WITH_THE.search(match.string, 0, match.start()) else "the "
-        date = f"{article}{say_ordinal(day)} of {_MONTH_NAMES[match['month']]}"
+        date = f"{article}{say_ordinal(day)} of {MONTH_NAMES[match['month']]}"
         return f"{date}, {say_year(int(match['year']))}" if match["year"] else date
 
     return sub(_DAY_FIRST_DATE, say, text)
@@ -410,7 +410,7 @@ def _read_month_first_dates(text: str) -> str:
     twenty-five", "Jan. 5th" -> "January fifth", "May 2025" -> "May twenty twenty-five"."""
 
     def say(match: re.Match[str]) -> str:
-        month = _MONTH_NAMES[match["month"]]
+        month = MONTH_NAMES[match["month"]]
         if match["month_year"]:
             return f"{month} {say_year(int(match['month_year']))}"
         day = int(match["day"])

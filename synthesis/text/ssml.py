@@ -58,7 +58,17 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
-from synthesis.text.english import MONTHS, say_date, say_digits, say_number, say_ordinal, say_year
+from synthesis.text.english import (
+    MONTH_NAMES,
+    MONTHS,
+    SYMBOL_NAMES,
+    say_date,
+    say_digits,
+    say_number,
+    say_ordinal,
+    say_phone_number,
+    say_year,
+)
 from synthesis.text.script import Item, Pause, Plain, Reading, phonemes, strip_markers
 
 __all__ = ["SSMLError", "is_ssml", "parse_ssml"]
@@ -205,16 +215,8 @@ def _break_seconds(time: str) -> float:
 # of its kind (a date's format).
 Reader = Callable[[str, Mapping[str, str]], str]
 
-_CHARACTER_NAMES = {
-    "-": "dash",
-    ".": "dot",
-    "_": "underscore",
-    "@": "at",
-    "/": "slash",
-    "&": "and",
-    "+": "plus",
-    "#": "hash",
-}
+# The symbols spelled out by name, named as in addresses ("-" dash, "." dot, "@" at...).
+_CHARACTER_NAMES = {symbol: SYMBOL_NAMES[symbol] for symbol in "-._@/&+#"}
 
 
 def _say_characters(content: str, attributes: Mapping[str, str]) -> str:
@@ -283,11 +285,7 @@ def _say_ordinal(content: str, attributes: Mapping[str, str]) -> str:
 
 _DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y", "m", "d")
 _DATE_SEPARATORS = re.compile(r"[\s/.,-]+")
-_MONTH_NUMBERS = {
-    name.lower(): number
-    for number, month in enumerate(MONTHS, start=1)
-    for name in (month, month[:3])
-} | {"sept": 9}
+_MONTH_NUMBERS = {name.lower(): MONTHS.index(month) + 1 for name, month in MONTH_NAMES.items()}
 _DAY = re.compile(r"([0-9]{1,2})(?:st|nd|rd|th)?", re.IGNORECASE)
 _YEAR = re.compile(r"[0-9]{1,4}")
 
@@ -369,7 +367,6 @@ def _say_date_parts(month: int | None, day: int | None, year: str | None) -> str
 
 
 _TELEPHONE = re.compile(r"\(?\+?[0-9().\s-]*[0-9][0-9().\s-]*")
-_PHONE_GROUP = re.compile(r"\+?[0-9]+")
 
 
 def _say_telephone(content: str, attributes: Mapping[str, str]) -> str:
@@ -378,10 +375,7 @@ def _say_telephone(content: str, attributes: Mapping[str, str]) -> str:
         raise SSMLError(
             f"<say-as interpret-as=\"telephone\"> needs a phone number, not '{_shown(content)}'."
         )
-    return ", ".join(
-        ("plus " if group.startswith("+") else "") + say_digits(group.lstrip("+"))
-        for group in _PHONE_GROUP.findall(content)
-    )
+    return say_phone_number(content)
 
 
 _SAY_AS: dict[str, Reader] = {
