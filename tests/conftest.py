@@ -91,3 +91,15 @@ def require_service(name: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is not running on 127.0.0.1:{port}, and CI needs it")
     pytest.skip(f"{name} is not running on 127.0.0.1:{port}")
+
+
+def recognized(samples: np.ndarray) -> list[str]:
+    """The words pocketsphinx's US English model hears in 16 kHz speech, lower case."""
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=16000)
+    decoder.start_utt()
+    decoder.process_raw(samples.tobytes(), full_utt=True)
+    decoder.end_utt()
+    hypothesis = decoder.hyp()
+    return hypothesis.hypstr.split() if hypothesis is not None else []

@@ -10,28 +10,15 @@ from __future__ import annotations
 from io import StringIO
 from typing import Any
 
-import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 
 from voices.models import Pronunciation, Voice
 
-from .conftest import pcm_of, receive_until_end, staff_client
+from .conftest import pcm_of, receive_until_end, recognized, staff_client
 
 RATE = 16000
-
-
-def recognized(samples: np.ndarray) -> list[str]:
-    """The words pocketsphinx hears in 16 kHz speech, lower case."""
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(samprate=RATE)
-    decoder.start_utt()
-    decoder.process_raw(samples.tobytes(), full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return hypothesis.hypstr.split() if hypothesis is not None else []
 
 
 def heard_in_order(expected: list[str], heard: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import pcm_of, receive_until_end
+from .conftest import pcm_of, receive_until_end, recognized
 
 PARAGRAPH = (
     "Hello there, thanks for calling the support line. "
@@ -52,8 +52,6 @@ async def test_it_streams_a_paragraph_as_ordered_chunks_then_complete(connect):
 
 
 async def test_it_speaks_words_a_recognizer_can_read_back_in_order(connect, settings):
-    from pocketsphinx import Decoder
-
     # Small chunks, two synthesized at once; the third starts with a sentence much shorter than
     # the second chunk, so its audio is ready first and must be held back.
     settings.TTS_CHUNK_MAX_CHARS = 60
@@ -64,21 +62,15 @@ async def test_it_speaks_words_a_recognizer_can_read_back_in_order(connect, sett
     socket = await connect()
     await socket.send_json_to({"text": text, "voice_id": "joe", "sample_rate": 16000})
     messages = await receive_until_end(socket)
-    audio = pcm_of(messages).tobytes()
-
-    decoder = Decoder(samprate=16000)
-    decoder.start_utt()
-    decoder.process_raw(audio, full_utt=True)
-    decoder.end_utt()
-    heard = decoder.hyp().hypstr.split()
+    heard = recognized(pcm_of(messages))
     expected = (
         "hello thanks calling sunny weather today call back please write again tomorrow morning"
     )
     expected_words = expected.split()
-    recognized = [word for word in heard if word in expected_words]
+    found = [word for word in heard if word in expected_words]
     # Piper's output varies from run to run; pocketsphinx hears most of these 13, not all.
-    assert len(set(recognized)) >= 8, heard
-    assert recognized == sorted(recognized, key=expected_words.index), heard
+    assert len(set(found)) >= 8, heard
+    assert found == sorted(found, key=expected_words.index), heard
     assert messages[-1]["data"]["chunks"] >= 3
 
 
