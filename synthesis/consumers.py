@@ -334,6 +334,14 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"There is no voice {protocol.shown(request.voice_id)}; GET /api/voices/ lists "
                 "the voices.",
             )
+        if voice.problem is not None:
+            # The code clients already handle for a voice they cannot use; the message says why.
+            raise ClientError(
+                "voice_not_found",
+                f"Voice {voice.voice_id!r} exists but is unavailable: {voice.problem.public}. "
+                "An operator must restore or re-import it; GET /api/voices/ lists the voices "
+                "that can be used.",
+            )
         if request.language and not protocol.language_matches(request.language, voice.language):
             raise ClientError(
                 "invalid_request",

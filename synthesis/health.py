@@ -1,7 +1,8 @@
 """Health checks for load balancers: `/healthz` (alive) and `/readyz` (able to serve speech).
 
-Ready means: the database answers, a message sent through the channel layer comes back, and a
-synthesis worker has reported in recently (synthesis/heartbeat.py).
+Ready means: the database answers, a message sent through the channel layer comes back, a
+synthesis worker has reported in recently (synthesis/heartbeat.py), and some enabled voice can
+be used (voices/availability.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+from voices.lookup import aunavailable_voices
 
 from . import draining
 from .embedded import ensure_embedded_workers, workers_running
@@ -40,8 +43,9 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         "database": await _check(sync_to_async(_database_answers)()),
         "channel_layer": await _check(_channel_round_trip()),
         "workers": await _check(_worker_seen()),
+        "voices": await _check(_voices_usable()),
     }
-    ready = all(result == "ok" for result in checks.values())
+    ready = all(result == "ok" or result.startswith("degraded:") for result in checks.values())
     return JsonResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status=200 if ready else 503,
@@ -84,3 +88,17 @@ async def _worker_seen() -> str:
     if await cache.aget(HEARTBEAT_KEY) is None:
         return f"failed: no synthesis worker has reported in the last {missing_after()} s"
     return "ok"
+
+
+async def _voices_usable() -> str:
+    enabled, unavailable = await aunavailable_voices()
+    if not enabled:
+        return "failed: no voice is enabled"
+    if not unavailable:
+        return "ok"
+    # Still ready while some voice can be used: a load balancer that pulled this process for
+    # one broken voice would turn away every request for the others, and a voice's files are
+    # usually broken on every machine alike. Naming the voices tells the operator all the same.
+    state = "failed" if len(unavailable) == enabled else "degraded"
+    names = ", ".join(unavailable)
+    return f"{state}: {len(unavailable)} of {enabled} enabled voices unavailable: {names}"

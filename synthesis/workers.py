@@ -9,7 +9,6 @@ database_sync_to_async, so a long chunk cannot stall the rest of the process.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -225,22 +224,42 @@ class SynthesisWorker(AsyncConsumer):
 
 
 def preload_voices() -> None:
-    """Load and warm up every enabled voice's model, so that no request waits for it."""
-    from voices.models import Voice
+    """Load and warm up every enabled voice's model, so that no request waits for it.
+
+    A model that cannot be used is logged and, if it fails to load, recorded as unavailable
+    (voices/availability.py); the others load all the same.
+    """
+    from voices.availability import file_problem, forget_load_failure, record_load_failure
+    from voices.models import VoiceModel
 
     try:
-        models = {
-            (voice.model.model_path, voice.model.config_path)
-            for voice in Voice.objects.filter(enabled=True).select_related("model")
-        }
-        for (model_path, config_path), index in itertools.product(models, (0, 1)):
-            engine = load_piper_engine(
-                model_path, config_path, engine_threads(index), ALIGNED_MODELS_DIR
-            )
-            # onnxruntime's first run takes about twice as long as later ones.
-            engine.synthesize("Hello.", SynthesisOptions())
+        models = list(VoiceModel.objects.filter(voices__enabled=True).distinct())
     except Exception:
-        logger.warning("Could not preload voices; they will load on first use", exc_info=True)
+        logger.warning(
+            "Could not list the voices to preload; they will load on first use", exc_info=True
+        )
+        return
+    for model in models:
+        problem = file_problem(model.model_path, model.config_path, model.file_size)
+        if problem is not None:
+            logger.warning("Voice model %s is unavailable: %s", model.name, problem)
+            continue
+        try:
+            for index in (0, 1):
+                engine = load_piper_engine(
+                    model.model_path, model.config_path, engine_threads(index), ALIGNED_MODELS_DIR
+                )
+                # onnxruntime's first run takes about twice as long as later ones.
+                engine.synthesize("Hello.", SynthesisOptions())
+        except Exception as error:
+            record_load_failure(model.model_path, error)
+            logger.warning(
+                "Voice model %s does not load; its voices are unavailable",
+                model.name,
+                exc_info=True,
+            )
+        else:
+            forget_load_failure(model.model_path)
 
 
 async def synthesize_wav(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from voices.models import Voice, VoiceModel
 
-from .conftest import receive_until_end
+from .conftest import BUNDLED_CONFIG, receive_until_end
 
 
 async def assert_still_serves(socket: WebsocketCommunicator) -> None:
@@ -155,13 +156,19 @@ async def test_it_refuses_a_request_id_already_in_progress(connect):
     assert messages[-1]["status"] == "complete"
 
 
-async def test_it_reports_synthesis_failed_when_the_voice_cannot_speak(connect):
+async def test_it_reports_synthesis_failed_when_the_voice_cannot_speak(connect, tmp_path):
+    # Files that pass the checks on lookup (voices/availability.py) but are no model: only
+    # loading it finds out, and nothing has tried before this request.
+    model, config = tmp_path / "voice.onnx", tmp_path / "voice.onnx.json"
+    model.write_bytes(b"not a model")
+    shutil.copyfile(BUNDLED_CONFIG, config)
     broken = await VoiceModel.objects.acreate(
         name="broken",
-        model_path="/nonexistent/voice.onnx",
-        config_path="/nonexistent/voice.onnx.json",
+        model_path=str(model),
+        config_path=str(config),
         sample_rate=22050,
         language="en-US",
+        file_size=len(b"not a model"),
     )
     await Voice.objects.acreate(voice_id="broken", name="Broken", language="en-US", model=broken)
     socket = await connect()

@@ -14,10 +14,10 @@ def test_healthz_says_the_process_is_up():
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_readyz_checks_the_database_the_channel_layer_and_the_workers():
+async def test_readyz_checks_the_database_the_channel_layer_the_workers_and_the_voices():
     response = await AsyncClient().get("/readyz")
     assert response.status_code == 200, response.content
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "channel_layer": "ok", "workers": "ok"},
+        "checks": {"database": "ok", "channel_layer": "ok", "workers": "ok", "voices": "ok"},
     }

@@ -78,8 +78,8 @@ def test_it_imports_the_voices_installed_packages_ship():
 def test_it_refuses_a_truncated_model_and_leaves_nothing_behind(tmp_path):
     truncated = BUNDLED_MODEL.read_bytes()[:100_000]
     voice_folder(tmp_path, "en_US-broken-medium", model=truncated)
-    with pytest.raises(CommandError, match="1 of 1 voices could not be imported"):
-        import_dir(tmp_path)
+    _, warnings = import_dir(tmp_path)  # says so, and still succeeds
+    assert "1 of 1 voices could not be imported" in warnings
     assert not VoiceModel.objects.filter(name="en_US-broken-medium").exists()
     assert not Voice.objects.filter(voice_id="broken").exists()
 
@@ -101,10 +101,8 @@ def test_it_names_the_file_and_the_problem(tmp_path):
     truncated.mkdir()
     voice_folder(truncated, "en_US-short-medium", model=BUNDLED_MODEL.read_bytes()[:5000])
 
-    errors = StringIO()
-    with pytest.raises(CommandError, match="3 of 4 voices could not be imported"):
-        call_command("import_voices", "--dir", str(tmp_path), stdout=StringIO(), stderr=errors)
-    message = errors.getvalue()
+    _, message = import_dir(tmp_path)
+    assert "3 of 4 voices could not be imported" in message
     assert f"{bad_json}/en_US-jsonless-medium.onnx.json: not valid JSON" in message
     assert f"{no_rate}/en_US-rateless-medium.onnx.json: no audio.sample_rate" in message
     assert f"{truncated}/en_US-short-medium.onnx: the model does not load" in message

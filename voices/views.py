@@ -13,34 +13,44 @@ from synthesis.workers import synthesize_wav
 
 from .forms import PreviewForm
 from .lexicon import aget_lexicon
+from .lookup import aget_voice_settings
 from .models import Voice
 
 logger = logging.getLogger(__name__)
 
 
 @require_GET
-def voice_list(request: HttpRequest) -> JsonResponse:
-    """The enabled voices, for clients choosing a `voice_id`; `?language=en` narrows them."""
-    voices = Voice.objects.filter(enabled=True).select_related("model")
+async def voice_list(request: HttpRequest) -> JsonResponse:
+    """The voices that can be used, for clients choosing a `voice_id`; `?language=en` narrows them.
+
+    Disabled voices are left out, and so are enabled ones that are unavailable (their files
+    missing or broken): clients would only get `voice_not_found` for them.
+    """
     language = request.GET.get("language", "").strip()
-    return JsonResponse(
-        {
-            "voices": [
-                {
-                    "voice_id": voice.voice_id,
-                    "name": voice.name,
-                    "language": voice.language,
-                    "gender": voice.gender,
-                    "sample_rate": voice.model.sample_rate,
-                    "description": voice.description,
-                    "speaker": voice.speaker,
-                    "default_speed": voice.default_speed,
-                }
-                for voice in voices
-                if not language or language_matches(language, voice.language)
-            ]
-        }
-    )
+    enabled = Voice.objects.filter(enabled=True).select_related("model")
+    wanted = [
+        voice
+        async for voice in enabled
+        if not language or language_matches(language, voice.language)
+    ]
+    voices = []
+    for voice in wanted:
+        settings = await aget_voice_settings(voice.voice_id)
+        if settings is None or settings.problem is not None:
+            continue
+        voices.append(
+            {
+                "voice_id": voice.voice_id,
+                "name": voice.name,
+                "language": voice.language,
+                "gender": voice.gender,
+                "sample_rate": voice.model.sample_rate,
+                "description": voice.description,
+                "speaker": voice.speaker,
+                "default_speed": voice.default_speed,
+            }
+        )
+    return JsonResponse({"voices": voices})
 
 
 @require_POST

@@ -1,4 +1,10 @@
-"""`manage.py import_voices [--dir PATH]`: register installed or local Piper voices."""
+"""`manage.py import_voices [--dir PATH]`: register installed or local Piper voices.
+
+A voice whose files are missing or broken is reported, by name and reason, and skipped: the
+others are imported and the command succeeds, so that `make run` still starts the server. A
+voice registered earlier stays registered, and unavailable until its files are put right
+(voices/availability.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from voices.availability import model_problem
 from voices.importing import (
+    VoiceFiles,
     VoiceImportError,
     find_package_voices,
     find_voice_files,
@@ -19,7 +27,8 @@ from voices.models import VoiceModel
 class Command(BaseCommand):
     help = (
         "Register the Piper voices (.onnx beside .onnx.json) shipped by installed Python "
-        "packages, or with --dir, those in a folder. Safe to run again."
+        "packages, or with --dir, those in a folder. Safe to run again. A voice whose files "
+        "are missing or broken is reported and skipped; the command still succeeds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,15 +48,28 @@ class Command(BaseCommand):
         if not found:
             self.stdout.write("No voices found.")
             return
-        failures = []
+        failures = 0
         for source, origin, files in found:
             try:
                 model = import_voice(files.resolved(), source, origin)
             except VoiceImportError as error:
-                failures.append(str(error))
-                self.stderr.write(self.style.ERROR(f"Not imported: {error}"))
+                failures += 1
+                self.stderr.write(
+                    self.style.WARNING(f"Not imported {files.name}: {error}{self.left(files)}")
+                )
                 continue
             voice_ids = ", ".join(model.voices.values_list("voice_id", flat=True))
             self.stdout.write(f"Imported {model.name} ({model.language}): voices {voice_ids}")
         if failures:
-            raise CommandError(f"{len(failures)} of {len(found)} voices could not be imported")
+            message = f"{failures} of {len(found)} voices could not be imported (above)."
+            self.stderr.write(self.style.WARNING(message))
+
+    def left(self, files: VoiceFiles) -> str:
+        """What a voice that was not imported leaves behind from an earlier import, if any."""
+        model = VoiceModel.objects.filter(name=files.name).first()
+        if model is None:
+            return ""
+        voice_ids = ", ".join(model.voices.values_list("voice_id", flat=True)) or "none"
+        if model_problem(model) is None:
+            return f" (its voices keep the files imported before: {voice_ids})"
+        return f" (its voices stay registered but unavailable until this is fixed: {voice_ids})"
