@@ -8,14 +8,16 @@ be used (voices/availability.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
+import redis.exceptions
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 
 from voices.lookup import aunavailable_voices
@@ -25,6 +27,8 @@ from .embedded import ensure_embedded_workers, workers_running
 from .heartbeat import HEARTBEAT_KEY, missing_after
 
 CHANNEL_ROUND_TRIP_TIMEOUT = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -53,11 +57,25 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 
 
 async def _check(probe: Any) -> str:
+    """The probe's answer. A failure reads the same for every caller: the page is public, and
+    exception texts name hosts, ports and paths; the operator finds them in the log."""
     try:
         result: str = await probe
     except Exception as error:
-        return f"failed: {error.__class__.__name__}: {error}"
+        logger.warning("A readiness check failed: %s: %s", error.__class__.__name__, error)
+        return f"failed: {_failure_reason(error)}"
     return result
+
+
+def _failure_reason(error: Exception) -> str:
+    # TimeoutError is an OSError too, so it comes first.
+    if isinstance(error, TimeoutError | redis.exceptions.TimeoutError):
+        return "timed out"
+    if isinstance(error, OSError | redis.exceptions.ConnectionError):
+        return "unreachable"
+    if isinstance(error, DatabaseError):
+        return "unavailable"
+    return "error"
 
 
 def _database_answers() -> str:

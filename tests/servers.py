@@ -19,6 +19,8 @@ from typing import Any
 
 import websockets
 
+from ttsproject import server
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -158,17 +160,8 @@ def deployment(
         with open(data_dir / log, "wb") as output:
             return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
 
-    daphne = start(
-        python,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "ttsproject.asgi:application",
-        log="daphne.log",
-    )
+    # Daphne as `manage.py serve` runs it.
+    daphne = start(*server.command("127.0.0.1", port), log="daphne.log")
     running = Deployment(port, env, data_dir, [])
     for _ in range(workers):
         running.start_worker()

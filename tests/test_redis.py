@@ -251,6 +251,24 @@ def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_pa
         assert running.get("/healthz")[0] == 200
 
 
+def test_readyz_says_which_check_failed_but_not_where_its_redis_is(own_redis, tmp_path):
+    with deployment(tmp_path, warm_up=False, REDIS_URL=own_redis.url) as running:
+        own_redis(False)
+        status, body = running.get("/readyz")
+        assert status == 503
+        assert body["status"] == "not ready"
+        assert body["checks"]["database"] == "ok"
+        assert body["checks"]["channel_layer"] == "failed: unreachable"
+        assert body["checks"]["workers"] == "failed: unreachable"
+        port = own_redis.url.split(":")[-1].split("/")[0]
+        shown = json.dumps(body)
+        for detail in ("127.0.0.1", port, "Error", "redis", "refused"):
+            assert detail not in shown
+        # The operator finds the detail in the log.
+        assert wait_for(lambda: f"127.0.0.1:{port}" in running.log(), 5)
+        assert "WARNING synthesis.health" in running.log()
+
+
 def test_a_flood_that_fills_the_worker_channel_gets_server_busy_and_nothing_breaks(tmp_path):
     require_service("Redis", 6379)
     redis.Redis.from_url(LONELY_REDIS_URL).flushdb()

@@ -15,18 +15,16 @@ import threading  # noqa: E402
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from synthesis.draining import install_signal_handler  # noqa: E402
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import channel_router, websocket_urlpatterns  # noqa: E402
 from synthesis.workers import preload_voices  # noqa: E402
+from ttsproject.static_files import StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app)
-        if settings.SERVE_STATIC
-        else django_asgi_app,
+        "http": StaticFiles(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
         "channel": channel_router,
     }

@@ -328,10 +328,22 @@ TTS_CONNECTION_REFRESH_SECONDS = env_float("TTS_CONNECTION_REFRESH_SECONDS", 30.
 # How long a staff user's demo page token opens connections for.
 TTS_PAGE_TOKEN_SECONDS = env_int("TTS_PAGE_TOKEN_SECONDS", 300, 1)
 
+# Every record goes through the one handler, whose filter takes `?token=` values and API keys out
+# (ttsproject/redaction.py); Daphne's access log is redacted by ttsproject/server.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "ttsproject.redaction.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's default handlers (a console one with DEBUG) would print its records past the
+    # filter; without them they reach the root's handler like everyone else's.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }

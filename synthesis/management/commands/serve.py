@@ -2,9 +2,10 @@
 
     python manage.py serve [--host 127.0.0.1] [--port 8000] [--workers N] [--grace 30]
 
-One process per role, supervised from here: Daphne on the port, and (with REDIS_URL, where the
-web process does not synthesize) N `runworker tts-synthesize` processes, one per core unless
---workers says otherwise. A worker that exits is started again, after a pause that grows while
+One process per role, supervised from here: Daphne on the port (through ttsproject/server.py:
+a redacted access log, 1009 for oversized frames), and (with REDIS_URL, where the web process
+does not synthesize) N `runworker tts-synthesize` processes, one per core unless --workers
+says otherwise. A worker that exits is started again, after a pause that grows while
 it keeps failing at once. SIGTERM or Ctrl-C stops them gracefully: Daphne finishes the
 requests on its sockets and closes them with 1001 (synthesis/draining.py) while the workers keep
 serving them, then the workers get SIGTERM; whatever is left after --grace seconds is killed.
@@ -26,18 +27,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from synthesis.draining import DRAIN_SIGNAL
+from ttsproject import server
 
 # A worker that lived shorter than this counts as failing at start; its restarts back off.
 HEALTHY_AFTER_SECONDS = 10.0
 FIRST_RESTART_DELAY = 1.0
 LONGEST_RESTART_DELAY = 30.0
 POLL_SECONDS = 0.2
-
-
-def largest_frame() -> int:
-    """Frames the WebSocket layer reads at all: Daphne's 1 MiB, or more if the application's
-    limit needs it, so a frame over that limit is answered (message_too_large), not cut off."""
-    return max(1024 * 1024, 2 * settings.TTS_MAX_MESSAGE_BYTES)
 
 
 @dataclass
@@ -83,12 +79,7 @@ class Command(BaseCommand):
             sys.exit(2)
         python = sys.executable
         manage = [python, os.path.abspath(sys.argv[0])]
-        daphne = Child(
-            "daphne",
-            [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"])]
-            + ["--websocket-max-message-size", str(largest_frame())]
-            + ["ttsproject.asgi:application"],
-        )
+        daphne = Child("daphne", server.command(options["host"], options["port"]))
         children = [daphne] + [
             Child(f"worker {number}", [*manage, "runworker", settings.TTS_WORKER_CHANNEL])
             for number in range(workers)

@@ -1,0 +1,72 @@
+"""Daphne as `manage.py serve` runs it: `python -m ttsproject.server [daphne's options] app`.
+
+The same command line as `daphne`, with three differences:
+
+- the access log leaves secrets out: `?token=` values and API keys (ttsproject/redaction.py);
+- a frame or message over the WebSocket layer's limit gets a close frame with 1009, where
+  plain Daphne drops the TCP connection and the client sees 1006;
+- that limit is largest_frame(), above TTS_MAX_MESSAGE_BYTES, so that a frame over the
+  application's own limit is answered (`message_too_large`) instead of cut off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from django.conf import settings
+
+from .redaction import redact
+
+APPLICATION = "ttsproject.asgi:application"
+
+
+def largest_frame() -> int:
+    """Frames the WebSocket layer reads at all: Daphne's 1 MiB, or more if the application's
+    limit needs it, so a frame over that limit is answered (message_too_large), not cut off."""
+    return max(1024 * 1024, 2 * settings.TTS_MAX_MESSAGE_BYTES)
+
+
+def command(host: str, port: int) -> list[str]:
+    """The command line that serves the application on `host`:`port`."""
+    return [sys.executable, "-m", "ttsproject.server", "-b", host, "-p", str(port), APPLICATION]
+
+
+class TTSServer(Server):
+    """Daphne's server with a redacted access log and oversized frames closed with 1009."""
+
+    def protocol_connected(self, protocol: Any) -> None:
+        """Called when a connection opens (a WebSocket one once its handshake arrives)."""
+        if isinstance(protocol, WebSocketProtocol):
+            # autobahn fails a connection (a frame over the limit: 1009, a protocol error:
+            # 1002) by dropping TCP unless told otherwise; a close frame tells the client why.
+            protocol.failByDrop = False
+        super().protocol_connected(protocol)
+
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        """Called for each access log line; HTTP paths carry their query string."""
+        if "path" in details:
+            details = {**details, "path": redact(details["path"])}
+        super().log_action(protocol, action, details)
+
+
+class TTSCommandLine(CommandLineInterface):
+    """Daphne's command line, serving with TTSServer and the WebSocket limit raised."""
+
+    server_class = TTSServer
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser.set_defaults(
+            websocket_max_frame_size=largest_frame(),
+            websocket_max_message_size=largest_frame(),
+        )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
+    TTSCommandLine.entrypoint()
