@@ -13,7 +13,11 @@ from django.utils import timezone
 
 from .guard import stale_before
 from .keys import hash_key, new_key_string, revoke
+from .logins import ThrottledLoginForm
 from .models import APIKey, KeyUsage, OpenConnection
+
+# The admin's login is the project's only password login; it is throttled (logins.py).
+admin.site.login_form = ThrottledLoginForm
 
 
 def usage_total(field: str, zero: float) -> Coalesce:

@@ -1,9 +1,9 @@
 """Who may connect, and how much each key may do; TTSConsumer asks here (docs/security.md).
 
-Everything a key is allowed is counted where every web process sees it: open connections in
-the database, requests per minute in Django's cache (process memory in the embedded mode, Redis
-with REDIS_URL). A failure of those stores does not shut clients out: a connection whose
-bookkeeping fails is let in and the failure is logged.
+Everything a key (or a staff user's demo page) is allowed is counted where every web process
+sees it: open connections in the database, requests per minute in Django's cache (process
+memory in the embedded mode, Redis with REDIS_URL). A failure of those stores does not shut
+clients out: a connection whose bookkeeping fails is let in and the failure is logged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,9 +20,10 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .keys import find_key, looks_like_key
@@ -54,13 +55,20 @@ class Limited(Exception):
         self.message = message
 
 
+class Revoked(Limited):
+    """The key was revoked: the request may not start, and the socket is being closed."""
+
+    def __init__(self) -> None:
+        super().__init__("unauthorized", "This connection's API key has been revoked.")
+
+
 @dataclass
 class Client:
     """Who is on the other end of one socket."""
 
     channel_name: str
     # Called when the key is found revoked while the socket is open.
-    on_revoked: Callable[[], Awaitable[None]]
+    on_revoked: Callable[[], Coroutine[Any, Any, None]]
     key: APIKey | None = None
     staff_user_id: int | None = None  # a staff user's demo page (tokens.py)
     revoked: bool = False  # the key was revoked while the socket was open
@@ -89,7 +97,7 @@ def presented_token(scope: dict[str, Any]) -> str | None:
 
 
 async def admit(
-    scope: dict[str, Any], channel_name: str, on_revoked: Callable[[], Awaitable[None]]
+    scope: dict[str, Any], channel_name: str, on_revoked: Callable[[], Coroutine[Any, Any, None]]
 ) -> Client:
     """Check a new connection's key and take one of the key's connections, or raise Refused."""
     client = Client(channel_name, on_revoked)
@@ -105,11 +113,20 @@ async def admit(
                     "open, its limit; close one, or share one connection between requests.",
                 )
         else:
-            user = await user_for_page_token(token)
-            client.staff_user_id = None if user is None else user.pk
+            user = await user_for_page_token(token, scope)
+            if user is not None:
+                if not await sync_to_async(take_page_connection_now)(user.pk, channel_name):
+                    raise Refused(
+                        CLOSE_TOO_MANY_CONNECTIONS,
+                        "too_many_connections",
+                        f"You already have {settings.TTS_MAX_PAGE_CONNECTIONS_PER_USER} demo "
+                        "page connections open, the limit for a staff user; close a page, or "
+                        "use an API key.",
+                    )
+                client.staff_user_id = user.pk
     if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
         raise Refused(CLOSE_UNAUTHORIZED, "unauthorized", refusal_reason(token))
-    if client.key is not None:
+    if client.key is not None or client.staff_user_id is not None:
         client.refresher = asyncio.create_task(keep_connection_fresh(client))
     return client
 
@@ -122,7 +139,10 @@ def refusal_reason(token: str | None) -> str:
         )
     if looks_like_key(token):
         return "This API key is not valid: it is mistyped, unknown or revoked."
-    return "This sign-in token is not valid or has expired; reload the page, or use an API key."
+    return (
+        "This sign-in token is not valid, has expired, or belongs to a session that has ended; "
+        "log in again and reload the page, or use an API key."
+    )
 
 
 def connection_limit(key: APIKey) -> int:
@@ -152,38 +172,64 @@ def admit_key_now(token: str, channel_name: str) -> tuple[APIKey | None, bool]:
 
 
 def take_connection_now(key: APIKey, channel_name: str) -> bool:
-    """Record the connection if the key has room for it (else 4429); note the key was used.
-
-    The key's row stays locked until the count is done (on SQLite, the transaction locks
-    the database), so two connections racing for the last place cannot both get it, on any
-    number of web processes.
-    """
+    """Record the connection if the key has room for it (else 4429); note the key was used."""
     now = timezone.now()
     with transaction.atomic():
-        list(APIKey.objects.select_for_update().filter(pk=key.pk).values_list("pk"))
-        OpenConnection.objects.create(key=key, channel_name=channel_name)
-        limit = connection_limit(key)
-        if limit:
-            open_now = OpenConnection.objects.filter(key=key, seen__gte=stale_before()).count()
-            if open_now > limit:
-                transaction.set_rollback(True)
-                return False
+        rows = APIKey.objects.filter(pk=key.pk)
+        if not record_if_room(rows, channel_name, connection_limit(key), key=key):
+            return False
         # To the minute: a busy key need not be written on every connection.
         if key.last_used is None or now - key.last_used > timedelta(minutes=1):
-            APIKey.objects.filter(pk=key.pk).update(last_used=now)
+            rows.update(last_used=now)
+    return True
+
+
+def take_page_connection_now(user_id: int, channel_name: str) -> bool:
+    """Record a staff user's demo page connection if the user has room for it (else 4429)."""
+    with transaction.atomic():
+        return record_if_room(
+            get_user_model().objects.filter(pk=user_id),
+            channel_name,
+            settings.TTS_MAX_PAGE_CONNECTIONS_PER_USER,
+            user_id=user_id,
+        )
+
+
+def record_if_room(holder: QuerySet[Any], channel_name: str, limit: int, **owner: Any) -> bool:
+    """In a transaction: record the connection of `owner` (a key or a user) if it has room.
+
+    The holder's row stays locked until the count is done (on SQLite, the transaction locks
+    the database), so two connections racing for the last place cannot both get it, on any
+    number of web processes. Without room, the transaction is rolled back.
+    """
+    list(holder.select_for_update().values_list("pk"))
+    OpenConnection.objects.create(channel_name=channel_name, **owner)
+    if limit and OpenConnection.objects.filter(seen__gte=stale_before(), **owner).count() > limit:
+        transaction.set_rollback(True)
+        return False
     return True
 
 
 async def keep_connection_fresh(client: Client) -> None:
-    """Refresh the connection's record now and then, and check that its key still holds."""
-    assert client.key is not None
+    """Refresh the connection's record now and then, and check often that its key still holds.
+
+    The channel layer closes a revoked key's sockets at once (signals.py), but not those it
+    cannot reach: `manage.py revoke_api_key` in a process of its own, with the in-memory layer,
+    tells nobody. Those find out here, within TTS_KEY_CHECK_SECONDS.
+    """
+    pause = settings.TTS_CONNECTION_REFRESH_SECONDS
+    if client.key is not None:
+        pause = min(pause, settings.TTS_KEY_CHECK_SECONDS)
+    refreshed = time.monotonic()
     while True:
-        await asyncio.sleep(settings.TTS_CONNECTION_REFRESH_SECONDS)
+        await asyncio.sleep(pause)
         try:
-            await OpenConnection.objects.filter(channel_name=client.channel_name).aupdate(
-                seen=timezone.now()
-            )
-            active = await APIKey.objects.filter(pk=client.key.pk, revoked=None).aexists()
+            if time.monotonic() - refreshed >= settings.TTS_CONNECTION_REFRESH_SECONDS:
+                await OpenConnection.objects.filter(channel_name=client.channel_name).aupdate(
+                    seen=timezone.now()
+                )
+                refreshed = time.monotonic()
+            active = client.key is None or await key_still_active(client.key.pk)
         except Exception as error:  # the database is away; the row may go stale meanwhile
             logger.warning("Could not refresh an open connection's record: %s", error)
             continue
@@ -192,11 +238,40 @@ async def keep_connection_fresh(client: Client) -> None:
             return
 
 
+# How long the open sockets' checks trust a lookup of whether a key is active: however many
+# sockets a key has open in a process, they look it up at most once a second between them.
+KEY_LOOKUP_TRUSTED_SECONDS = 1.0
+# Key id -> when it was looked up (time.monotonic()) and whether it was active. One entry per
+# key used in this process: keys are made by hand, so there are few.
+_key_lookups: dict[int, tuple[float, bool]] = {}
+
+
+async def key_still_active(key_id: int) -> bool:
+    """Whether the key is still active, as the database said at most a second ago."""
+    looked_up = _key_lookups.get(key_id)
+    if looked_up is not None and time.monotonic() - looked_up[0] < KEY_LOOKUP_TRUSTED_SECONDS:
+        return looked_up[1]
+    return await look_up_key(key_id)
+
+
+async def look_up_key(key_id: int) -> bool:
+    """Whether the key is active, as the database says now."""
+    now = time.monotonic()
+    active = await APIKey.objects.filter(pk=key_id, revoked=None).aexists()
+    _key_lookups[key_id] = (now, active)
+    return active
+
+
+def forget_key_lookup(key_id: int) -> None:
+    """The key was changed in this process: whoever asks next looks it up again."""
+    _key_lookups.pop(key_id, None)
+
+
 async def release(client: Client) -> None:
     """The socket closed: give its place back."""
     if client.refresher is not None:
         client.refresher.cancel()
-    if client.key is None:
+    if client.key is None and client.staff_user_id is None:
         return
     try:
         await OpenConnection.objects.filter(channel_name=client.channel_name).adelete()
@@ -210,13 +285,21 @@ RATE_WINDOW = 60
 
 
 async def start_request(client: Client) -> None:
-    """Count a new request against its key's requests per minute, or raise Limited.
+    """Check that the key still holds (else Revoked, and the socket closes), then count the
+    request against its key's requests per minute, or raise Limited.
 
     A sliding window: this minute's count, plus last minute's weighted by how much of it
     still lies within the last 60 seconds. Refused requests are not counted.
     """
     if client.key is None:
         return
+    # Looked up afresh (one indexed query): a key revoked a moment ago starts nothing. Unlike
+    # the counting below, a database that fails does not let the request through: a key that
+    # cannot be checked starts nothing (the request gets server_busy), as at connection.
+    if not await look_up_key(client.key.pk):
+        # Closed once the consumer has refused the request that found out.
+        in_background(client.on_revoked())
+        raise Revoked()
     limit = requests_per_minute(client.key)
     if not limit:
         return
@@ -263,17 +346,21 @@ def seconds_until_allowed(previous: int, current: int, elapsed: float, limit: in
     return 2 * RATE_WINDOW
 
 
-# Usage being written; kept here so that the tasks are not collected half-way.
-_recording: set[asyncio.Task[None]] = set()
+# Work left to run on its own (usage being written, sockets being closed); kept here so that
+# the tasks are not collected half-way.
+_background: set[asyncio.Task[None]] = set()
+
+
+def in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def record_usage_soon(client: Client, characters: int, audio_seconds: float) -> None:
     """Add one finished request to its key's usage, without holding up the socket."""
-    if client.key is None:
-        return
-    task = asyncio.create_task(record_usage(client.key, characters, audio_seconds))
-    _recording.add(task)
-    task.add_done_callback(_recording.discard)
+    if client.key is not None:
+        in_background(record_usage(client.key, characters, audio_seconds))
 
 
 async def record_usage(key: APIKey, characters: int, audio_seconds: float) -> None:

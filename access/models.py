@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -61,13 +62,25 @@ class KeyUsage(models.Model):
 
 
 class OpenConnection(models.Model):
-    """A WebSocket open with a key, so that connections per key can be counted across
-    processes. Each connection refreshes `seen`; rows left by a process that died go stale."""
+    """A WebSocket open with a key, or a staff user's demo page, so that the connections of
+    each can be counted across processes. Each connection refreshes `seen`; rows left by a
+    process that died go stale."""
 
-    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="connections")
+    key = models.ForeignKey(APIKey, null=True, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE)
     channel_name = models.CharField(max_length=200, unique=True)
     opened = models.DateTimeField(default=timezone.now)
     seen = models.DateTimeField(default=timezone.now, db_index=True)
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(key__isnull=False, user__isnull=True)
+                | models.Q(key__isnull=True, user__isnull=False),
+                name="a_key_or_a_user",
+            )
+        ]
+
     def __str__(self) -> str:
-        return f"{self.key} since {self.opened:%Y-%m-%d %H:%M:%S}"
+        holder = self.key if self.key is not None else self.user
+        return f"{holder} since {self.opened:%Y-%m-%d %H:%M:%S}"

@@ -9,13 +9,11 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db.models import Sum
 
 from access.keys import create_key, revoke
 from access.models import APIKey, KeyUsage, OpenConnection
-from access.tokens import page_token_for
 
 from .conftest import pcm_of, receive_until_end, staff_client
 
@@ -210,24 +208,6 @@ async def test_pages_from_allowed_hosts_and_listed_origins_may_connect(connect, 
     settings.TTS_ALLOWED_ORIGINS = ["https://app.example.com"]
     for origin in (b"http://127.0.0.1:8000", b"http://localhost:3000", b"https://app.example.com"):
         await speaks(await connect(headers=[(b"origin", origin)]))
-
-
-async def test_a_staff_users_page_token_opens_a_connection(keys_required, connect):
-    staff = await User.objects.acreate(username="operator", is_staff=True)
-    socket = await connect(f"/ws/tts/?token={page_token_for(staff)}")
-    await speaks(socket)
-
-
-async def test_an_expired_or_non_staff_page_token_is_refused(keys_required, connect, settings):
-    settings.TTS_PAGE_TOKEN_SECONDS = 1
-    staff = await User.objects.acreate(username="operator", is_staff=True)
-    visitor = await User.objects.acreate(username="visitor")
-    socket = await connect(f"/ws/tts/?token={page_token_for(visitor)}")
-    await assert_refused(socket, 4401, "unauthorized")
-    token = page_token_for(staff)
-    await asyncio.sleep(2.1)
-    socket = await connect(f"/ws/tts/?token={token}")
-    assert "expired" in await assert_refused(socket, 4401, "unauthorized")
 
 
 def test_the_page_token_endpoint_serves_only_staff(client):

@@ -325,8 +325,19 @@ TTS_MAX_REQUESTS_PER_MINUTE = env_int("TTS_MAX_REQUESTS_PER_MINUTE", 120, 0)
 TTS_MAX_MESSAGE_BYTES = env_int("TTS_MAX_MESSAGE_BYTES", 12 * TTS_MAX_TEXT_CHARS + 4096, 1024)
 # How often an open connection's record is refreshed; a record three times older is stale.
 TTS_CONNECTION_REFRESH_SECONDS = env_float("TTS_CONNECTION_REFRESH_SECONDS", 30.0, 0.1)
+# How often an open socket checks that its key is still active, for revocations the channel
+# layer cannot carry to it (another process with the in-memory layer).
+TTS_KEY_CHECK_SECONDS = env_float("TTS_KEY_CHECK_SECONDS", 2.0, 0.1)
 # How long a staff user's demo page token opens connections for.
 TTS_PAGE_TOKEN_SECONDS = env_int("TTS_PAGE_TOKEN_SECONDS", 300, 1)
+# Demo page connections open at once per staff user; 0 means no limit.
+TTS_MAX_PAGE_CONNECTIONS_PER_USER = env_int("TTS_MAX_PAGE_CONNECTIONS_PER_USER", 4, 0)
+# Failed password logins (the admin's) allowed per username and per client address (IPv6: per
+# /64) within TTS_LOGIN_WINDOW_SECONDS of the first; past either, logins are refused, without
+# checking the password, until the window ends. 0 means no limit.
+TTS_LOGIN_FAILURES_PER_USERNAME = env_int("TTS_LOGIN_FAILURES_PER_USERNAME", 5, 0)
+TTS_LOGIN_FAILURES_PER_ADDRESS = env_int("TTS_LOGIN_FAILURES_PER_ADDRESS", 20, 0)
+TTS_LOGIN_WINDOW_SECONDS = env_int("TTS_LOGIN_WINDOW_SECONDS", 900, 1)
 
 # Every record goes through the one handler, whose filter takes `?token=` values and API keys out
 # (ttsproject/redaction.py); Daphne's access log is redacted by ttsproject/server.py.
