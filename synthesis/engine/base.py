@@ -10,6 +10,7 @@ import numpy as np
 
 from synthesis.text.script import Script
 
+from .units import DEFAULT_UNIT_PHONEMES
 from .words import WordTiming
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ class SynthesisOptions:
     noise_width: float | None = None
     sentence_silence: float = 0.0  # seconds of extra silence after each sentence
     volume: float = 1.0
+    # The longest unit the voice model is given at once, in phonemes at natural speed: the
+    # model's memory grows with it (units.py).
+    max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -26,6 +27,7 @@ from synthesis.text.script import Pause, Reading, Script
 from .base import SpokenSentence, SynthesisOptions
 from .loudness import level
 from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
+from .units import cut_sentences, unit_phonemes
 from .words import (
     WordTiming,
     count_phoneme_words,
@@ -217,22 +219,18 @@ class PiperEngine:
         )
         rate = self.sample_rate
         runs = _runs(script)
-        # Each run's sentences, as phonemes, when their count is needed: for word timings, and
-        # to know which sentence a pause follows. (Piper phonemizes the text again to speak it;
-        # espeak-ng takes about a millisecond for a chunk.)
+        # Each run's sentences as phonemes, cut into units the model can take (units.py).
+        limit = unit_phonemes(
+            options.max_unit_phonemes, self.voice.config.length_scale / options.speed
+        )
         phonemized = [
-            [sentence for sentence in self.voice.phonemize(text) if sentence]
-            if text and (word_timings or then_pause is not None)
-            else None
-            for text, _, then_pause in runs
+            cut_sentences(self.voice.phonemize(text), limit) if text else [] for text, _, _ in runs
         ]
         words: list[str] = []
         shares: list[tuple[float, float]] = []
         if word_timings:
             phoneme_words = sum(
-                count_phoneme_words(sentence)
-                for sentences in phonemized
-                for sentence in sentences or ()
+                count_phoneme_words(sentence) for sentences in phonemized for sentence in sentences
             )
             readings = [reading for _, run, _ in runs for reading in run]
             words, shares = word_shares(readings, phoneme_words, self._count_phoneme_words)
@@ -240,11 +238,13 @@ class PiperEngine:
         timed = 0  # words timed so far
         elapsed = 0.0  # seconds of audio so far
         for (text, _, then_pause), sentences in zip(runs, phonemized, strict=True):
-            chunks = self.voice.synthesize(text, config, include_alignments=word_timings)
-            for number, chunk in enumerate(chunks if text else ()):
+            chunks = _speaking(self.voice, sentences).synthesize(
+                text, config, include_alignments=word_timings
+            )
+            for number, chunk in enumerate(chunks):
                 raw = chunk.audio_float_array
                 start, end = speech_bounds(raw, rate)
-                if then_pause is not None and number == len(sentences or ()) - 1:
+                if then_pause is not None and number == len(sentences) - 1:
                     # The kept tail is part of the gap the script asks for.
                     pause = max(0.0, then_pause - KEEP_AFTER_SECONDS)
                 else:
@@ -281,6 +281,19 @@ class PiperEngine:
 
     def _count_phoneme_words(self, word: str) -> int:
         return sum(map(count_phoneme_words, self.voice.phonemize(word)))
+
+
+def _speaking(voice: PiperVoice, sentences: list[list[str]]) -> PiperVoice:
+    """The voice, reading `sentences` (phonemes) whatever text it is given.
+
+    piper's `synthesize` phonemizes its text itself and offers no call that takes phonemes, yet
+    its per-sentence work (the model run, the alignments) is what is wanted here. A shallow
+    copy per call whose `phonemize` returns the units made already keeps that work piper's own,
+    and is safe on several threads at once, as the shared voice is left untouched.
+    """
+    speaking = copy.copy(voice)
+    speaking.phonemize = lambda text: sentences  # type: ignore[method-assign]
+    return speaking
 
 
 def _runs(script: Script) -> list[tuple[str, list[Reading], float | None]]:
