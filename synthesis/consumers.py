@@ -8,6 +8,8 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.exceptions import ChannelFull, StopConsumer
@@ -20,6 +22,7 @@ from access import guard
 from voices.lookup import aget_voice_settings
 
 from . import draining, protocol
+from .backlog import backlog_reader
 from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header, unknown_phonemes
@@ -51,6 +54,9 @@ CLOSE_BAD_PARAMETERS = 4400
 CLOSE_IDLE = 4408
 CLOSE_INTERNAL_ERROR = 1011
 
+# How often a client that is behind on reading is looked at again.
+BACKLOG_RECHECK_SECONDS = 0.1
+
 
 # Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
 # one being dispatched count at most this long, so a due time is never later than the need.
@@ -65,7 +71,16 @@ def audio_in_hand(stream: RequestStream) -> float:
     return max(0.0, stream.audio_seconds - (time.monotonic() - playing_since))
 
 
-def spoken_pieces(text: str, config_path: str, after: str) -> list[tuple[str, bool]]:
+@dataclass
+class SpokenText:
+    """A message's text as the chunker takes it: pieces, each marked if a pause ends it, and
+    how many seconds of pauses (SSML breaks) it asks for."""
+
+    pieces: list[tuple[str, bool]]
+    pause_seconds: float = 0.0
+
+
+def spoken_pieces(text: str, config_path: str, after: str) -> SpokenText:
     """A message's text as the chunker takes it, in pieces, each marked if a pause ends it.
 
     Plain text is one piece. An SSML document becomes script items (synthesis/text/script.py),
@@ -75,22 +90,41 @@ def spoken_pieces(text: str, config_path: str, after: str) -> list[tuple[str, bo
     Raises ClientError (invalid_request) for SSML that cannot be spoken, naming the problem.
     """
     if not is_ssml(text):
-        return [(text, False)]
+        return SpokenText([(text, False)])
     try:
         items = parse_ssml(text, lambda ipa: unknown_phonemes(ipa, config_path))
     except SSMLError as error:
         raise ClientError("invalid_request", str(error)) from None
     pieces: list[tuple[str, bool]] = []
+    pause_seconds = 0.0
     start = 0
     for end, item in enumerate(items, start=1):
         if isinstance(item, Pause):
+            pause_seconds += item.seconds
+            if end < len(items) and isinstance(items[end], Pause):
+                continue  # pauses in a row add up, in one piece: no chunks of silence alone
             pieces.append((encode_script(items[start:end]), True))
             start = end
     if start < len(items):
         pieces.append((encode_script(items[start:]), False))
     if pieces and after and not after[-1].isspace():
         pieces[0] = (" " + pieces[0][0], pieces[0][1])
-    return pieces or [("", False)]
+    return SpokenText(pieces or [("", False)], pause_seconds)
+
+
+def check_pauses(spoken: SpokenText, used: float) -> None:
+    """Refuse text whose breaks would take a request's pauses past TTS_MAX_REQUEST_PAUSE_SECONDS.
+
+    Each break is at most 10 s, but a message may hold hundreds of them: silence costs the
+    server little to make and the client a lot to receive.
+    """
+    limit = settings.TTS_MAX_REQUEST_PAUSE_SECONDS
+    if used + spoken.pause_seconds > limit:
+        raise ClientError(
+            "invalid_request",
+            f"This request's <break> pauses would add up to {used + spoken.pause_seconds:g} s; "
+            f"a request may pause for at most {limit:g} s in all.",
+        )
 
 
 def due(stream: RequestStream, index: int) -> float:
@@ -113,6 +147,12 @@ class TTSConsumer(AsyncWebsocketConsumer):
     client: guard.Client | None = None
     idle_timer: asyncio.TimerHandle | None = None
     layer_down = False
+    # Bytes sent to the client that this process still holds (backlog.py); None if unknown.
+    unsent: Callable[[], int] | None = None
+    # While the client is behind: since when, and the timer that looks again.
+    behind_since: float | None = None  # or since it last read anything
+    backlog_seen = 0  # the backlog when last looked at
+    backlog_timer: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """As AsyncConsumer.__call__, but a channel layer that fails does not end the socket.
@@ -126,6 +166,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = self.receive_from_layer
         self.base_send = send
+        self.unsent = backlog_reader(send)
         with contextlib.suppress(StopConsumer):  # the clean way out
             await await_many_dispatch([receive, self.channel_receive], self.dispatch)
 
@@ -232,8 +273,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop the clocks and forget the requests."""
         draining.disconnected(self)
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
+        for timer in (self.idle_timer, self.backlog_timer):
+            if timer is not None:
+                timer.cancel()
         for stream in self.streams.values():
             stream.cancel_timers()
             if stream.in_flight:
@@ -348,7 +390,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"language {protocol.shown(request.language)} does not match voice "
                 f"{voice.voice_id!r} ({voice.language}).",
             )
-        pieces = spoken_pieces(request.text, voice.config_path, after="")
+        spoken = spoken_pieces(request.text, voice.config_path, after="")
+        check_pauses(spoken, 0.0)
         assert self.client is not None
         try:
             await guard.start_request(self.client)
@@ -363,23 +406,22 @@ class TTSConsumer(AsyncWebsocketConsumer):
         )
         stream.job = synthesize_job(stream.token, request, voice, reply_channel=self.channel_name)
         self.streams[request.request_id] = stream
-        await self.add_text(stream, request, pieces)
+        await self.add_text(stream, request, spoken)
 
     async def add_text(
-        self,
-        stream: RequestStream,
-        request: SynthesisRequest,
-        pieces: list[tuple[str, bool]] | None = None,
+        self, stream: RequestStream, request: SynthesisRequest, spoken: SpokenText | None = None
     ) -> None:
         """Chunk what of the request's text is ready to speak, and dispatch it.
 
-        `pieces` is the text as spoken_pieces cut it, if the caller has already done so.
+        `spoken` is the text as spoken_pieces cut it, if the caller has already done so.
         """
-        if pieces is None:
+        if spoken is None:
             assert stream.job is not None
-            pieces = spoken_pieces(request.text, stream.job["config_path"], after=stream.buffer)
+            spoken = spoken_pieces(request.text, stream.job["config_path"], after=stream.buffer)
+            check_pauses(spoken, stream.pause_seconds)
+        stream.pause_seconds += spoken.pause_seconds
         stream.characters += len(request.text)
-        for text, pause_after in pieces:
+        for text, pause_after in spoken.pieces:
             stream.add_text(
                 text,
                 speak_all=pause_after or request.flush or not request.continue_stream,
@@ -427,6 +469,20 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 stream,
                 protocol.complete_message(stream.request_id, stream.audio_seconds, stream.sequence),
             )
+            return
+        if stream.audio_seconds >= settings.TTS_MAX_REQUEST_AUDIO_SECONDS:
+            await self.end_request(
+                stream,
+                protocol.error_message(
+                    "text_too_long",
+                    f"This request reached {settings.TTS_MAX_REQUEST_AUDIO_SECONDS:g} s of audio, "
+                    "the most one request may make; send the rest as a new request.",
+                    stream.request_id,
+                ),
+            )
+            return
+        if self.client_behind():
+            self.hold_back()  # its chunks are dispatched when the client has read its audio
             return
         for index, _text in stream.take_dispatchable():
             if not await self.send_chunk(stream, index, due(stream, index)):
@@ -557,6 +613,54 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def send_error(self, error: ClientError) -> None:
         await self.send_json(protocol.error_message(error.code, error.message, error.request_id))
 
+    # Backpressure: a client that does not read its audio gets no more synthesized.
+
+    def client_behind(self) -> bool:
+        """Whether more of the client's audio waits in this process than it may."""
+        return self.unsent is not None and self.unsent() > settings.TTS_CLIENT_BACKLOG_BYTES
+
+    def hold_back(self) -> None:
+        """Dispatch nothing until the client has read its backlog; look again shortly."""
+        if self.behind_since is None:
+            self.behind_since = time.monotonic()
+            self.backlog_seen = self.unsent() if self.unsent is not None else 0
+            logger.info("A client is not reading its audio; holding its requests back")
+        if self.backlog_timer is None:
+            self.backlog_timer = asyncio.get_running_loop().call_later(
+                BACKLOG_RECHECK_SECONDS, lambda: asyncio.ensure_future(self.check_backlog())
+            )
+
+    async def check_backlog(self) -> None:
+        """Resume the held requests once the client has caught up; close it if it reads nothing
+        for as long as the inactivity timeout (a slow reader is only held back)."""
+        self.backlog_timer = None
+        if self.behind_since is None or self.unsent is None:
+            return
+        unsent = self.unsent()
+        if unsent > settings.TTS_CLIENT_BACKLOG_BYTES:
+            if unsent < self.backlog_seen:  # it read some: wait on
+                self.behind_since = time.monotonic()
+            self.backlog_seen = unsent
+            if time.monotonic() - self.behind_since < self.timeout:
+                self.hold_back()
+                return
+            logger.info(
+                "Closing a client that read none of its audio for %d s (%d bytes unsent)",
+                self.timeout,
+                unsent,
+            )
+            await self.send_json(
+                protocol.error_message(
+                    "timeout", f"The client read none of its audio for {self.timeout} seconds."
+                )
+            )
+            await self.close(code=CLOSE_IDLE)
+            return
+        self.behind_since = None
+        for stream in list(self.streams.values()):
+            if self.streams.get(stream.request_id) is stream:
+                await self.dispatch_chunks(stream)
+
     # Clocks. Both are plain loop timers, re-armed when something happens.
 
     def restart_idle_clock(self) -> None:
@@ -603,8 +707,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         A re-sent chunk may reach any worker; if the first copy was only slow, whichever
         answer comes first is used and the other is ignored as a duplicate.
         """
-        if self.streams.get(stream.request_id) is not stream:
-            return
+        if self.streams.get(stream.request_id) is not stream or self.behind_since is not None:
+            return  # while the client is behind, check_backlog decides
         waiting = stream.in_flight_chunks()
         if waiting and not stream.resent.intersection(waiting):
             logger.warning(

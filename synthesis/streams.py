@@ -56,6 +56,7 @@ class RequestStream:
     # Text received but not chunked yet: the sentence still being written.
     buffer: str = ""
     characters: int = 0  # all the text received, for the key's usage (counted by the consumer)
+    pause_seconds: float = 0.0  # the SSML breaks asked for so far (bounded per request)
     # Seconds without new text after which the buffer is spoken anyway (max_buffer_flush_ms).
     flush_after: float | None = None
     flush_timer: asyncio.TimerHandle | None = None

@@ -67,6 +67,7 @@ def synthesize_sentences(
         noise_width=job["noise_width"],
         sentence_silence=job["sentence_silence"],
         volume=job["volume"],
+        max_unit_phonemes=settings.TTS_MAX_UNIT_PHONEMES,
     )
     sentences = engine.synthesize_sentences(said, options, job["word_timestamps"], interrupt)
     for sentence in sentences:

@@ -32,6 +32,16 @@ class Deployment:
     workers: list[subprocess.Popen]
     # Sent by speak() unless it is given another.
     api_key: str | None = None
+    server: subprocess.Popen | None = None  # the Daphne process
+
+    def rss_mb(self, peak: bool = False) -> float:
+        """Daphne's resident memory now (or its peak so far), in MB."""
+        assert self.server is not None
+        field = "VmHWM" if peak else "VmRSS"
+        for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError(f"no {field} for the server")
 
     def start_worker(self) -> subprocess.Popen:
         """Start one more `runworker tts-synthesize` process; it is stopped with the rest."""
@@ -138,11 +148,17 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
 
 @contextlib.contextmanager
 def deployment(
-    data_dir: Path, workers: int = 0, warm_up: bool = True, **settings: str
+    data_dir: Path,
+    workers: int = 0,
+    warm_up: bool = True,
+    address_space: int | None = None,
+    **settings: str,
 ) -> Iterator[Deployment]:
     """Migrate a fresh database in `data_dir`, start Daphne and `workers` runworker processes.
 
-    With `warm_up`, one request is spoken before the deployment is handed over.
+    With `warm_up`, one request is spoken before the deployment is handed over. With
+    `address_space` (bytes), Daphne runs under that limit, so that a test that makes it grow
+    fails instead of exhausting the machine.
     """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
@@ -161,8 +177,9 @@ def deployment(
             return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
 
     # Daphne as `manage.py serve` runs it.
-    daphne = start(*server.command("127.0.0.1", port), log="daphne.log")
-    running = Deployment(port, env, data_dir, [])
+    limit = ["prlimit", f"--as={address_space}", "--"] if address_space else []
+    daphne = start(*limit, *server.command("127.0.0.1", port), log="daphne.log")
+    running = Deployment(port, env, data_dir, [], server=daphne)
     for _ in range(workers):
         running.start_worker()
     try:

@@ -295,6 +295,11 @@ TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # alone (see RequestStream), so it may use more threads: 2 cut "Hello there," from ~100 to ~75 ms.
 TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 2, 1)
 
+# The longest unit of speech the voice model is given at once, in phonemes at natural speed
+# (fewer when slower); longer sentences are cut at a comma or a space. The model's memory grows
+# with it: 100 is about 4.7 s of speech and 70 MB while it runs (docs/security.md).
+TTS_MAX_UNIT_PHONEMES = env_int("TTS_MAX_UNIT_PHONEMES", 100, 20)
+
 # The WebSocket protocol (docs/protocol.md). The timeout defaults are the product's contract.
 TTS_TIMEOUT_DEFAULT = env_int("TTS_TIMEOUT_DEFAULT", 20, 1)
 TTS_TIMEOUT_MIN = env_int("TTS_TIMEOUT_MIN", 20, 1)
@@ -304,6 +309,15 @@ if not TTS_TIMEOUT_MIN <= TTS_TIMEOUT_DEFAULT <= TTS_TIMEOUT_MAX:
 TTS_MAX_TEXT_CHARS = env_int("TTS_MAX_TEXT_CHARS", 5000, 1)
 # Text of an open stream waiting for its sentence to end (`continue: true`).
 TTS_MAX_BUFFER_CHARS = env_int("TTS_MAX_BUFFER_CHARS", 5000, 1)
+# The most audio one request may make, in seconds; past it the request ends with text_too_long.
+TTS_MAX_REQUEST_AUDIO_SECONDS = env_float("TTS_MAX_REQUEST_AUDIO_SECONDS", 600.0, 1.0)
+# The most silence the SSML breaks of one request may add up to, in seconds.
+TTS_MAX_REQUEST_PAUSE_SECONDS = env_float("TTS_MAX_REQUEST_PAUSE_SECONDS", 60.0, 0.0)
+# Bytes sent to a client that it has not read and this process holds: past this, its requests
+# synthesize nothing more until it reads; a client that reads nothing for its inactivity
+# timeout is closed with 4408. In-flight chunks still arrive: with 4 requests of 2 chunks at
+# 48 kHz, a client that reads nothing costs the process at most about 16 MB.
+TTS_CLIENT_BACKLOG_BYTES = env_int("TTS_CLIENT_BACKLOG_BYTES", 1024 * 1024, 64 * 1024)
 TTS_MAX_REQUESTS_PER_CONNECTION = env_int("TTS_MAX_REQUESTS_PER_CONNECTION", 4, 1)
 # Chunks of one request being synthesized at once: enough to keep audio ahead of playback,
 # few enough that one long text cannot starve other sockets.

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# About 7 s of speech at natural speed, 120 MB of the model's memory while it runs. Most
+# About 4.7 s of speech at natural speed, 70 MB of the model's memory while it runs. Most
 # sentences are shorter; a longer one is cut at a comma, where the voice pauses anyway.
-DEFAULT_UNIT_PHONEMES = 150
+DEFAULT_UNIT_PHONEMES = 100
 
 # Phonemes that end a clause inside a sentence: the best places to cut, since the voice would
 # pause there anyway.
