@@ -18,13 +18,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+
+from ttsproject.database import in_database_thread
 
 from .keys import find_key, looks_like_key
 from .models import APIKey, KeyUsage, OpenConnection
@@ -104,7 +105,7 @@ async def admit(
     token = presented_token(scope)
     if token is not None:
         if looks_like_key(token):
-            client.key, admitted = await sync_to_async(admit_key_now)(token, channel_name)
+            client.key, admitted = await in_database_thread(admit_key_now, token, channel_name)
             if client.key is not None and not admitted:
                 raise Refused(
                     CLOSE_TOO_MANY_CONNECTIONS,
@@ -115,7 +116,7 @@ async def admit(
         else:
             user = await user_for_page_token(token, scope)
             if user is not None:
-                if not await sync_to_async(take_page_connection_now)(user.pk, channel_name):
+                if not await in_database_thread(take_page_connection_now, user.pk, channel_name):
                     raise Refused(
                         CLOSE_TOO_MANY_CONNECTIONS,
                         "too_many_connections",
@@ -225,9 +226,7 @@ async def keep_connection_fresh(client: Client) -> None:
         await asyncio.sleep(pause)
         try:
             if time.monotonic() - refreshed >= settings.TTS_CONNECTION_REFRESH_SECONDS:
-                await OpenConnection.objects.filter(channel_name=client.channel_name).aupdate(
-                    seen=timezone.now()
-                )
+                await in_database_thread(refresh_connection_now, client.channel_name)
                 refreshed = time.monotonic()
             active = client.key is None or await key_still_active(client.key.pk)
         except Exception as error:  # the database is away; the row may go stale meanwhile
@@ -257,9 +256,23 @@ async def key_still_active(key_id: int) -> bool:
 async def look_up_key(key_id: int) -> bool:
     """Whether the key is active, as the database says now."""
     now = time.monotonic()
-    active = await APIKey.objects.filter(pk=key_id, revoked=None).aexists()
+    active = await in_database_thread(key_active_now, key_id)
     _key_lookups[key_id] = (now, active)
     return active
+
+
+def key_active_now(key_id: int) -> bool:
+    return APIKey.objects.filter(pk=key_id, revoked=None).exists()
+
+
+def refresh_connection_now(channel_name: str) -> None:
+    OpenConnection.objects.filter(channel_name=channel_name).update(seen=timezone.now())
+
+
+def release_connection_now(channel_name: str) -> None:
+    OpenConnection.objects.filter(channel_name=channel_name).delete()
+    # Rows of processes that died are of no use to anyone.
+    OpenConnection.objects.filter(seen__lt=stale_before()).delete()
 
 
 def forget_key_lookup(key_id: int) -> None:
@@ -274,9 +287,7 @@ async def release(client: Client) -> None:
     if client.key is None and client.staff_user_id is None:
         return
     try:
-        await OpenConnection.objects.filter(channel_name=client.channel_name).adelete()
-        # Rows of processes that died are of no use to anyone.
-        await OpenConnection.objects.filter(seen__lt=stale_before()).adelete()
+        await in_database_thread(release_connection_now, client.channel_name)
     except Exception as error:
         logger.warning("Could not release an open connection's record: %s", error)
 
@@ -305,9 +316,7 @@ async def start_request(client: Client) -> None:
         return
     try:
         # Off the database thread: the cache is thread-safe, and one hop does all of it.
-        wait = await sync_to_async(count_request_now, thread_sensitive=False)(
-            client.key.pk, limit, time.time()
-        )
+        wait = await asyncio.to_thread(count_request_now, client.key.pk, limit, time.time())
     except Exception as error:
         logger.warning("Could not count a request against its key's rate: %s", error)
         return
@@ -365,24 +374,29 @@ def record_usage_soon(client: Client, characters: int, audio_seconds: float) -> 
 
 async def record_usage(key: APIKey, characters: int, audio_seconds: float) -> None:
     """Add one finished request to its key's usage for today."""
+    try:
+        await in_database_thread(record_usage_now, key.pk, characters, audio_seconds)
+    except Exception as error:
+        logger.warning("Could not record usage for key %s: %s", key.prefix, error)
+
+
+def record_usage_now(key_id: int, characters: int, audio_seconds: float) -> None:
     day = timezone.now().date()
-    rows = KeyUsage.objects.filter(key_id=key.pk, day=day)
+    rows = KeyUsage.objects.filter(key_id=key_id, day=day)
     change = {
         "requests": F("requests") + 1,
         "characters": F("characters") + characters,
         "audio_seconds": F("audio_seconds") + audio_seconds,
     }
-    try:
-        if not await rows.aupdate(**change):
-            try:
-                await KeyUsage.objects.acreate(
-                    key_id=key.pk,
+    if not rows.update(**change):
+        try:
+            with transaction.atomic():
+                KeyUsage.objects.create(
+                    key_id=key_id,
                     day=day,
                     requests=1,
                     characters=characters,
                     audio_seconds=audio_seconds,
                 )
-            except IntegrityError:  # another process made today's row meanwhile
-                await rows.aupdate(**change)
-    except Exception as error:
-        logger.warning("Could not record usage for key %s: %s", key.prefix, error)
+        except IntegrityError:  # another process made today's row meanwhile
+            rows.update(**change)

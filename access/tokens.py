@@ -21,6 +21,8 @@ from django.core import signing
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from ttsproject.database import in_database_thread
+
 # Tokens of the earlier form (the user's id alone) do not verify under this salt.
 SALT = "access.page-token.session"
 
@@ -50,7 +52,7 @@ async def user_for_page_token(token: str, scope: dict[str, Any]) -> AbstractBase
         claims["session"], session_digest(session_key)
     ):
         return None
-    user = await logged_in_user(session_key)
+    user = await in_database_thread(logged_in_user, session_key)
     if user is None or str(user.pk) != claims["user"]:
         return None
     if not user.is_active or not getattr(user, "is_staff", False):
@@ -66,17 +68,17 @@ def session_key_in(scope: dict[str, Any]) -> str | None:
     return parse_cookie(cookies).get(settings.SESSION_COOKIE_NAME) or None
 
 
-async def logged_in_user(session_key: str) -> AbstractBaseUser | None:
+def logged_in_user(session_key: str) -> AbstractBaseUser | None:
     """The user a session is logged in as, checked as Django checks each request's session
-    (without changing the session), else None."""
+    (without changing the session), else None. Blocking: a query or two."""
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user_id = await session.aget(SESSION_KEY)
+    user_id = session.get(SESSION_KEY)
     if user_id is None:  # logged out, expired, or no such session
         return None
-    user = await get_user_model()._default_manager.filter(pk=user_id).afirst()
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None:
         return None
-    kept = await session.aget(HASH_SESSION_KEY)
+    kept = session.get(HASH_SESSION_KEY)
     current = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
     if not kept or not any(constant_time_compare(kept, valid) for valid in current):
         return None  # the password changed since this session logged in

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -22,6 +23,7 @@ from access import guard
 from voices.lookup import aget_voice_settings
 
 from . import draining, protocol
+from .admission import load
 from .backlog import backlog_reader
 from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
@@ -170,6 +172,19 @@ class TTSConsumer(AsyncWebsocketConsumer):
         with contextlib.suppress(StopConsumer):  # the clean way out
             await await_many_dispatch([receive, self.channel_receive], self.dispatch)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As AsyncConsumer.dispatch, without closing old database connections first.
+
+        channels does that on the one thread the process shares for sync work, before every
+        message, so it waited behind any query waiting for a lock there: a locked database
+        froze every stream. This consumer makes no query on that thread
+        (ttsproject/database.py), so it has no connection there to clean up.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']!r}")
+        await handler(message)
+
     async def receive_from_layer(self) -> dict[str, Any]:
         """The next message for this consumer from the channel layer, riding out outages."""
         pause = LAYER_RETRY_FIRST
@@ -277,6 +292,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             if timer is not None:
                 timer.cancel()
         for stream in self.streams.values():
+            load.forget(stream.token)
             stream.cancel_timers()
             if stream.in_flight:
                 await mark_cancelled(stream.token)
@@ -392,6 +408,11 @@ class TTSConsumer(AsyncWebsocketConsumer):
             )
         spoken = spoken_pieces(request.text, voice.config_path, after="")
         check_pauses(spoken, 0.0)
+        refusal = load.refusal(
+            settings.TTS_ADMISSION_MAX_WAITING, settings.TTS_ADMISSION_MAX_LATE_SECONDS
+        )
+        if refusal is not None:
+            raise ClientError("server_busy", refusal.message, retry_after=refusal.retry_after)
         assert self.client is not None
         try:
             await guard.start_request(self.client)
@@ -504,6 +525,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         }
         try:
             await self.channel_layer.send(WORKER_CHANNEL, job)
+            load.dispatched(stream.token, index, due_at)
         except ChannelFull:
             message = "The server has too much to synthesize right now; try again shortly."
         except Exception:
@@ -525,6 +547,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         stream = self.stream_for(event)
         if stream is None:
             return
+        load.arrived(stream.token, event["index"])
         deliveries = stream.add_part(
             event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
         )
@@ -582,6 +605,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def end_request(self, stream: RequestStream, message: dict[str, Any]) -> None:
         """Send the request's last message and forget it."""
         self.streams.pop(stream.request_id, None)
+        load.forget(stream.token)
         stream.cancel_timers()
         if stream.in_flight:
             await mark_cancelled(stream.token)
@@ -611,7 +635,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(content))
 
     async def send_error(self, error: ClientError) -> None:
-        await self.send_json(protocol.error_message(error.code, error.message, error.request_id))
+        await self.send_json(
+            protocol.error_message(error.code, error.message, error.request_id, error.retry_after)
+        )
 
     # Backpressure: a client that does not read its audio gets no more synthesized.
 

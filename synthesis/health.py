@@ -13,13 +13,12 @@ import uuid
 from typing import Any
 
 import redis.exceptions
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 
+from ttsproject.database import cache_get, in_database_thread
 from voices.lookup import aunavailable_voices
 
 from . import draining
@@ -27,6 +26,7 @@ from .embedded import ensure_embedded_workers, workers_running
 from .heartbeat import HEARTBEAT_KEY, missing_after
 
 CHANNEL_ROUND_TRIP_TIMEOUT = 2.0
+DATABASE_TIMEOUT = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     if draining.draining:
         return JsonResponse({"status": "draining", "checks": {}}, status=503)
     checks = {
-        "database": await _check(sync_to_async(_database_answers)()),
+        "database": await _check(_database_usable()),
         "channel_layer": await _check(_channel_round_trip()),
         "workers": await _check(_worker_seen()),
         "voices": await _check(_voices_usable()),
@@ -78,8 +78,27 @@ def _failure_reason(error: Exception) -> str:
     return "error"
 
 
-def _database_answers() -> str:
-    with connection.cursor() as cursor:
+# The probe still waiting for the database, if one is: probes do not pile up behind a lock.
+_database_probe: asyncio.Future[str] | None = None
+
+
+async def _database_usable() -> str:
+    """Whether a transaction can start within DATABASE_TIMEOUT.
+
+    On SQLite a transaction takes the write lock (transaction_mode IMMEDIATE), as admitting a
+    connection does: a database that answers reads but is locked for writing is not usable.
+    """
+    global _database_probe
+    if _database_probe is None or _database_probe.done():
+        _database_probe = asyncio.ensure_future(in_database_thread(_transaction_starts))
+    try:
+        return await asyncio.wait_for(asyncio.shield(_database_probe), DATABASE_TIMEOUT)
+    except TimeoutError:
+        return f"failed: no transaction within {DATABASE_TIMEOUT:g} s"
+
+
+def _transaction_starts() -> str:
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
     return "ok"
@@ -103,7 +122,7 @@ async def _channel_round_trip() -> str:
 async def _worker_seen() -> str:
     if settings.TTS_EMBEDDED_WORKERS and workers_running():
         return "ok"  # this process's own workers
-    if await cache.aget(HEARTBEAT_KEY) is None:
+    if await cache_get(HEARTBEAT_KEY) is None:
         return f"failed: no synthesis worker has reported in the last {missing_after()} s"
     return "ok"
 

@@ -21,11 +21,18 @@ from .text.script import strip_markers
 class ClientError(Exception):
     """A problem with what the client sent, answered with an error message."""
 
-    def __init__(self, code: str, message: str, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after = retry_after  # seconds, for server_busy
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
         raise ClientError("invalid_json", "The message nests JSON too deeply.") from None
     if not isinstance(data, dict):
         raise ClientError("invalid_request", "A message must be a JSON object.")
+    _refuse_lone_surrogates(data)
 
     request_id = _request_id(data)
     if "type" in data:
@@ -135,6 +143,23 @@ def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
     except ClientError as error:
         error.request_id = request_id
         raise
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    """JSON may escape half of a UTF-16 pair alone (\\ud800), which is no character at all:
+    nothing downstream could encode it, so it is refused here, by field and position."""
+    for name, value in data.items():
+        for label, string in ((f"field name {shown(name)}", name), (name, value)):
+            if not isinstance(string, str):
+                continue
+            try:
+                string.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ClientError(
+                    "invalid_request",
+                    f"{label} holds a lone UTF-16 surrogate (\\u{ord(string[error.start]):x}) "
+                    f"at character {error.start}; send valid Unicode text.",
+                ) from None
 
 
 def _request_id(data: dict[str, Any]) -> str | None:
@@ -290,10 +315,14 @@ def cancelled_message(request_id: str) -> dict[str, Any]:
     return {"status": "cancelled", "request_id": request_id}
 
 
-def error_message(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+def error_message(
+    code: str, message: str, request_id: str | None = None, retry_after: float | None = None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"status": "error"}
     if request_id is not None:
         payload["request_id"] = request_id
     payload["code"] = code
     payload["message"] = message
+    if retry_after is not None:
+        payload["retry_after"] = retry_after
     return payload

@@ -39,6 +39,19 @@ async def test_it_refuses_json_nested_too_deeply(connect):
     await assert_still_serves(socket)
 
 
+async def test_it_refuses_a_lone_surrogate_by_field_and_position(connect):
+    socket = await connect()
+    # JSON escapes half of a UTF-16 pair alone; it is no character, and nothing can encode it.
+    await socket.send_to(text_data='{"text": "Hello \\ud800 there", "voice_id": "joe"}')
+    error = await socket.receive_json_from()
+    assert error["code"] == "invalid_request"
+    assert "text holds a lone UTF-16 surrogate (\\ud800) at character 6" in error["message"]
+    # A whole pair is one character, spoken as any other.
+    await socket.send_to(text_data='{"text": "Smile \\ud83d\\ude00 please.", "voice_id": "joe"}')
+    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    await assert_still_serves(socket)
+
+
 async def test_it_refuses_binary_frames(connect):
     socket = await connect()
     await socket.send_to(bytes_data=b"\x00\x01")

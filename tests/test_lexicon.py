@@ -101,7 +101,7 @@ def messages(error: ValidationError) -> str:
     return " ".join(message for field in error.message_dict.values() for message in field)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("voice", [None, "joe"])
 def test_phonemes_the_voice_cannot_say_are_named(voice):
     entry = pronunciation(
@@ -115,14 +115,14 @@ def test_phonemes_the_voice_cannot_say_are_named(voice):
     assert "en_US-joe-medium cannot say Q, ☃" in messages(error.value)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_phonemes_the_voice_knows_are_accepted_and_trimmed():
     entry = pronunciation(replacement="  ˈɛndʒɪn ˈɛks ", kind="phonemes")
     entry.full_clean()
     assert entry.replacement == "ˈɛndʒɪn ˈɛks"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "fields, field, message",
     [
@@ -140,7 +140,7 @@ def test_blank_reserved_and_bracketed_entries_are_refused(fields, field, message
     assert message in " ".join(error.value.message_dict[field])
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_one_entry_per_text_for_all_voices_and_one_per_voice():
     joe = Voice.objects.get(voice_id="joe")
     pronunciation().save()
@@ -157,7 +157,7 @@ def lexicon_of_joe() -> list[Plain | Reading]:
     return async_to_sync(aget_lexicon)("joe").apply("Nginx in New York")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_voices_own_entries_replace_those_for_all_voices(django_assert_num_queries):
     joe = Voice.objects.get(voice_id="joe")
     Pronunciation.objects.create(text="nginx", replacement="engine x")
@@ -178,14 +178,14 @@ def test_a_voices_own_entries_replace_those_for_all_voices(django_assert_num_que
     ]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_no_entries_are_cached_too(django_assert_num_queries):
     assert lexicon_of_joe() == [Plain("Nginx in New York")]
     with django_assert_num_queries(0):
         assert not async_to_sync(aget_lexicon)("joe")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("for_joe", [False, True])
 def test_saving_and_deleting_an_entry_reaches_the_next_lookup(for_joe):
     voice = Voice.objects.get(voice_id="joe") if for_joe else None
@@ -199,7 +199,7 @@ def test_saving_and_deleting_an_entry_reaches_the_next_lookup(for_joe):
     assert lexicon_of_joe() == [Plain("Nginx in New York")]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_deleting_a_voice_forgets_its_lexicon():
     joe = Voice.objects.get(voice_id="joe")
     Pronunciation.objects.create(text="Nginx", replacement="engine x", voice=joe)
@@ -213,7 +213,7 @@ def entry_form(**changes: object) -> dict[str, object]:
     return {"text": "Nginx", "replacement": "engine x", "kind": "spelling", "voice": "", **changes}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_entry_added_in_the_admin_is_said_by_every_voice():
     assert lexicon_of_joe() == [Plain("Nginx in New York")]  # now cached
     client = staff_client()
@@ -228,7 +228,7 @@ def test_an_entry_added_in_the_admin_is_said_by_every_voice():
     assert "engine x" in filtered.content.decode()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_admin_names_phonemes_the_voices_cannot_say():
     response = staff_client().post(
         "/admin/voices/pronunciation/add/", entry_form(kind="phonemes", replacement="ˈɛndʒɪn Qks")
@@ -262,7 +262,7 @@ def voice_page_form(joe: Voice, *entries: dict[str, str]) -> dict[str, object]:
     return form
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_voices_own_entries_are_edited_on_its_page():
     client = staff_client()
     joe = Voice.objects.get(voice_id="joe")

@@ -194,7 +194,7 @@ async def test_plain_text_with_angle_brackets_stays_plain_text(connect):
     assert heard_in_order(["bold", "then", "say", "so"], heard), heard
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_phonemize_shows_the_words_and_phonemes_a_voice_says():
     Pronunciation.objects.create(text="Nguyen", replacement="wˈɪn", kind="phonemes")
     out = StringIO()

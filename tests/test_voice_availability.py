@@ -69,7 +69,7 @@ BREAKAGES = {
 }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_it_imports_the_other_voices_and_names_the_one_whose_model_is_gone(tmp_path):
     model, _ = copy_voice(tmp_path)
     import_voices("--dir", str(tmp_path))
@@ -86,7 +86,7 @@ def test_it_imports_the_other_voices_and_names_the_one_whose_model_is_gone(tmp_p
     assert "1 of 2 voices could not be imported" in warnings
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("breakage", BREAKAGES)
 def test_the_admin_shows_why_a_voice_is_unavailable(tmp_path, breakage):
     model, config = copy_voice(tmp_path)
@@ -106,7 +106,7 @@ def test_the_admin_shows_why_a_voice_is_unavailable(tmp_path, breakage):
     assert f"Unavailable: {reason}" in model_page
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_voice_list_leaves_out_an_unavailable_voice(client, tmp_path):
     model, _ = copy_voice(tmp_path)
     import_voices("--dir", str(tmp_path))

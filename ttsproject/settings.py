@@ -247,7 +247,7 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which is exactly how
                 # long channels-redis's blocking receive (BZPOPMIN) waits: an idle consumer or
-                # runworker then dies with "Timeout reading". Allow longer than that wait, so
+                # worker then dies with "Timeout reading". Allow longer than that wait, so
                 # a dead connection is still noticed.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "capacity": 200,
@@ -278,11 +278,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Synthesis workers inside the web process, on threads of their own. On by default without
-# Redis (nobody else could serve the in-memory layer); with Redis, `runworker` does the work.
+# Redis (nobody else could serve the in-memory layer); with Redis, `synthesis_worker` does it.
 TTS_EMBEDDED_WORKERS = env_bool("TTS_EMBEDDED_WORKERS", not REDIS_URL)
 # Load every enabled voice when the process starts, rather than on its first request.
 TTS_PRELOAD_VOICES = env_bool("TTS_PRELOAD_VOICES", True)
-# How many chunks this process synthesizes at once (embedded workers, or one `runworker`).
+# How many chunks this process synthesizes at once (embedded workers, or a synthesis_worker).
 TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
 # Extra threads that start an urgent sentence (a new request's first one) at once when the
 # others are busy with work that can wait, instead of after their current sentences.
@@ -318,6 +318,12 @@ TTS_MAX_REQUEST_PAUSE_SECONDS = env_float("TTS_MAX_REQUEST_PAUSE_SECONDS", 60.0,
 # timeout is closed with 4408. In-flight chunks still arrive: with 4 requests of 2 chunks at
 # 48 kHz, a client that reads nothing costs the process at most about 16 MB.
 TTS_CLIENT_BACKLOG_BYTES = env_int("TTS_CLIENT_BACKLOG_BYTES", 1024 * 1024, 64 * 1024)
+# Admission: a new request gets server_busy (with retry_after) while this many of the process's
+# requests wait for their first audio, or while a chunk it sent to the workers is this many
+# seconds overdue (its listener ran out of audio): past either, another request only makes
+# everyone wait longer.
+TTS_ADMISSION_MAX_WAITING = env_int("TTS_ADMISSION_MAX_WAITING", 8, 1)
+TTS_ADMISSION_MAX_LATE_SECONDS = env_float("TTS_ADMISSION_MAX_LATE_SECONDS", 1.0, 0.1)
 TTS_MAX_REQUESTS_PER_CONNECTION = env_int("TTS_MAX_REQUESTS_PER_CONNECTION", 4, 1)
 # Chunks of one request being synthesized at once: enough to keep audio ahead of playback,
 # few enough that one long text cannot starve other sockets.

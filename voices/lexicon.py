@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from synthesis.text.script import Plain, Reading, phonemes
+from ttsproject.database import in_database_thread
 
 from .lookup import cached, remember
 from .models import Pronunciation
@@ -134,6 +135,18 @@ def cache_key(voice_id: str) -> str:
     return CACHE_PREFIX + voice_id
 
 
+def _read_entries(voice_id: str) -> tuple[Entry, ...]:
+    global_entries: list[Entry] = []
+    voice_entries: list[Entry] = []
+    rows = Pronunciation.objects.filter(
+        Q(voice__isnull=True) | Q(voice__voice_id=voice_id)
+    ).values_list("voice_id", "text", "replacement", "kind", "case_sensitive")
+    for voice_pk, text, replacement, kind, case_sensitive in rows:
+        entry = Entry(text, replacement, kind == Pronunciation.KIND_PHONEMES, case_sensitive)
+        (global_entries if voice_pk is None else voice_entries).append(entry)
+    return merge(global_entries, voice_entries)
+
+
 async def aget_lexicon(voice_id: str, use_cache: bool = True) -> Lexicon:
     """The lexicon of voice `voice_id`: its own entries over those for every voice.
 
@@ -144,15 +157,7 @@ async def aget_lexicon(voice_id: str, use_cache: bool = True) -> Lexicon:
     key = cache_key(voice_id)
     entries = await cached(key) if use_cache else None
     if not isinstance(entries, tuple):  # a miss is None; no entries at all is a cached ()
-        global_entries: list[Entry] = []
-        voice_entries: list[Entry] = []
-        rows = Pronunciation.objects.filter(
-            Q(voice__isnull=True) | Q(voice__voice_id=voice_id)
-        ).values_list("voice_id", "text", "replacement", "kind", "case_sensitive")
-        async for voice_pk, text, replacement, kind, case_sensitive in rows:
-            entry = Entry(text, replacement, kind == Pronunciation.KIND_PHONEMES, case_sensitive)
-            (global_entries if voice_pk is None else voice_entries).append(entry)
-        entries = merge(global_entries, voice_entries)
+        entries = await in_database_thread(_read_entries, voice_id)
         if use_cache:
             await remember(key, entries)
     return lexicon_of(entries)

@@ -5,11 +5,10 @@ The cache is invalidated when a voice or its model is saved or deleted (voices/s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 
-from django.core.cache import cache
+from ttsproject.database import cache_get, cache_set, in_database_thread
 
 from .availability import Problem, file_problem, load_failure
 from .models import Voice
@@ -45,7 +44,7 @@ def cache_key(voice_id: str) -> str:
 
 async def cached(key: str) -> object:
     try:
-        return await cache.aget(key)
+        return await cache_get(key)
     except Exception:  # the cache is Redis, and Redis is down: ask the database instead
         logger.warning("Voice cache unavailable; reading the database", exc_info=True)
         return None
@@ -53,7 +52,7 @@ async def cached(key: str) -> object:
 
 async def remember(key: str, value: object) -> None:
     try:
-        await cache.aset(key, value, CACHE_SECONDS)
+        await cache_set(key, value, CACHE_SECONDS)
     except Exception:
         logger.warning("Voice cache unavailable; not caching %s", key, exc_info=True)
 
@@ -82,14 +81,16 @@ async def aget_voice_settings(voice_id: str) -> VoiceSettings | None:
 
 
 async def _aread_voice_settings(voice_id: str) -> VoiceSettings | None:
+    return await in_database_thread(_read_voice_settings, voice_id)
+
+
+def _read_voice_settings(voice_id: str) -> VoiceSettings | None:
     try:
-        voice = await Voice.objects.select_related("model").aget(voice_id=voice_id, enabled=True)
+        voice = Voice.objects.select_related("model").get(voice_id=voice_id, enabled=True)
     except Voice.DoesNotExist:
         return None
     model = voice.model
-    problem = await asyncio.to_thread(
-        file_problem, model.model_path, model.config_path, model.file_size
-    )
+    problem = file_problem(model.model_path, model.config_path, model.file_size)
     return VoiceSettings(
         voice_id=voice.voice_id,
         language=voice.language,
@@ -110,7 +111,7 @@ async def _aread_voice_settings(voice_id: str) -> VoiceSettings | None:
 async def aunavailable_voices() -> tuple[int, list[str]]:
     """How many voices are enabled, and the ids of those that cannot be used now."""
     enabled = Voice.objects.filter(enabled=True).values_list("voice_id", flat=True)
-    voice_ids = [voice_id async for voice_id in enabled]
+    voice_ids: list[str] = await in_database_thread(list, enabled)
     unavailable = []
     for voice_id in voice_ids:
         settings = await aget_voice_settings(voice_id)
