@@ -3,7 +3,7 @@
 A consumer that ends a request while some of its chunks are still queued or being synthesized
 marks the run here; workers look before each sentence and drop what is no longer wanted. The
 mark lives in Django's cache: the process's own memory when the workers are embedded, Redis
-when `runworker` processes on other machines do the work (ttsproject/settings.py).
+when `synthesis_worker` processes on other machines do the work (ttsproject/settings.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import logging
 from collections import defaultdict
 
 from django.core.cache import cache
+
+from ttsproject.database import cache_set
 
 from .engine import Interrupt
 
@@ -31,7 +33,7 @@ async def mark_cancelled(token: str) -> None:
     for interrupt in _running.pop(token, ()):
         interrupt.interrupt()
     try:
-        await cache.aset(_PREFIX + token, True, _KEEP_SECONDS)
+        await cache_set(_PREFIX + token, True, _KEEP_SECONDS)
     except Exception:  # Redis is down: other machines' workers will synthesize it for nothing
         logger.warning("Could not tell other workers that %s was cancelled", token, exc_info=True)
 

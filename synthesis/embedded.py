@@ -55,20 +55,39 @@ def workers_running() -> bool:
     return any(key[0] is loop and not task.done() for key, task in _listeners.items())
 
 
+# Retrying a channel layer that is down: first after this long, doubling up to the maximum,
+# so a worker is back within LAYER_RETRY_MAX of Redis's return.
+LAYER_RETRY_FIRST = 0.5
+LAYER_RETRY_MAX = 5.0
+
+
 async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:
     """Take jobs off the worker channel as they come, up to `slots` not finished yet.
 
     The jobs taken share the synthesis threads sentence by sentence, the sentence due soonest
     first (synthesis/scheduling.py), which is only possible for jobs this process holds. Beyond
-    `slots` they wait on the channel, and beyond its capacity requests get `server_busy`.
-    One listener per process, because the in-memory layer loses track of a second coroutine
-    waiting on the same channel.
+    `slots` they wait on the channel, where any worker process may take them, and beyond its
+    capacity requests get `server_busy`. One listener per process, because the in-memory layer
+    loses track of a second coroutine waiting on the same channel. A channel layer that fails
+    (Redis is down) is tried again, and the jobs being synthesized carry on meanwhile.
     """
     free = asyncio.Semaphore(slots)
     running: set[asyncio.Task[None]] = set()
+    pause = LAYER_RETRY_FIRST
     while True:
         await free.acquire()
-        job = await layer.receive(WORKER_CHANNEL)
+        try:
+            job = await layer.receive(WORKER_CHANNEL)
+        except Exception as error:
+            free.release()
+            if pause == LAYER_RETRY_FIRST:
+                logger.warning("Channel layer unavailable (%s); retrying", error)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LAYER_RETRY_MAX)
+            continue
+        if pause != LAYER_RETRY_FIRST:
+            logger.info("Channel layer available again")
+            pause = LAYER_RETRY_FIRST
         task = asyncio.create_task(handle_job(layer, job))  # type: ignore[arg-type]
         running.add(task)
         task.add_done_callback(running.discard)

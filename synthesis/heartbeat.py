@@ -1,8 +1,8 @@
 """Worker heartbeats: each synthesis worker process says it is alive, for `/readyz`.
 
-The embedded workers of a web process beat on its event loop; a `runworker` process beats on a
-thread of its own. The beat goes to Django's cache, which is Redis with REDIS_URL, so any web
-process sees the workers on any machine.
+The embedded workers of a web process beat on its event loop; a `synthesis_worker` process
+beats on a thread of its own. The beat goes to Django's cache, which is Redis with REDIS_URL,
+so any web process sees the workers on any machine.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ async def heartbeat_forever(worker: str, alive: Callable[[], bool]) -> None:
 
 
 def start_heartbeat_thread(worker: str) -> None:
-    """The heartbeat of a `runworker` process, on a thread of its own."""
+    """The heartbeat of a `synthesis_worker` process, on a thread of its own."""
 
     def run() -> None:
         while True:

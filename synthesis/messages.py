@@ -1,4 +1,4 @@
-"""Channel-layer messages between TTSConsumer and SynthesisWorker.
+"""Channel-layer messages between TTSConsumer and the synthesis workers.
 
 Values are only str, int, float, bool and bytes so that they survive channels-redis's msgpack.
 """
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from .protocol import SynthesisRequest
 
-# The one channel the synthesis workers listen on (`runworker tts-synthesize`).
+# The one channel the synthesis workers listen on (embedded, or `manage.py synthesis_worker`).
 WORKER_CHANNEL: str = settings.TTS_WORKER_CHANNEL
 
 # Audio is sent back in parts so that no layer message comes near the 1 MB limit

@@ -1,7 +1,7 @@
-"""SynthesisWorker: takes chunks off the worker channel, synthesizes them, replies with audio.
+"""Synthesis of chunks taken off the worker channel, replied to with audio.
 
-The same `handle_job` serves `runworker tts-synthesize` (through SynthesisWorker) and the
-embedded workers that `make run` hosts inside the web process (synthesis/embedded.py).
+The same `handle_job` serves the embedded workers that `make run` hosts inside the web process
+and `manage.py synthesis_worker` processes (both through synthesis/embedded.py).
 Synthesis itself runs on threads of its own, never on the thread shared by sync consumers and
 database_sync_to_async, so a long chunk cannot stall the rest of the process.
 """
@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from channels.consumer import AsyncConsumer
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
@@ -206,22 +205,26 @@ def audio_part(
     }
 
 
+# Pauses before sending a reply again after the channel layer failed: after Redis comes back,
+# the first send on each connection kept from before the outage fails once.
+REPLY_RETRY_PAUSES = (0.05, 0.5)
+
+
 async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:
-    try:
-        await layer.send(job["reply_channel"], message)
-    except ChannelFull:
-        # The socket is not reading its replies; its request will end at its deadline.
-        logger.warning("Reply channel full; dropping audio for request %s", job["request_id"])
-        return False
-    return True
-
-
-class SynthesisWorker(AsyncConsumer):
-    """The channel-layer consumer behind `python manage.py runworker tts-synthesize`."""
-
-    async def tts_synthesize(self, message: SynthesizeJob) -> None:
-        """Called when a chunk arrives on the worker channel."""
-        await handle_job(self.channel_layer, message)
+    for pause in (*REPLY_RETRY_PAUSES, None):
+        try:
+            await layer.send(job["reply_channel"], message)
+        except ChannelFull:
+            # The socket is not reading its replies; its request will end at its deadline.
+            logger.warning("Reply channel full; dropping audio for request %s", job["request_id"])
+            return False
+        except Exception:
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
+        else:
+            return True
+    return False  # not reached: the last failure is raised
 
 
 def preload_voices() -> None:

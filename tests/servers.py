@@ -44,10 +44,10 @@ class Deployment:
         raise AssertionError(f"no {field} for the server")
 
     def start_worker(self) -> subprocess.Popen:
-        """Start one more `runworker tts-synthesize` process; it is stopped with the rest."""
+        """Start one more `synthesis_worker` process; it is stopped with the rest."""
         with open(self.data_dir / f"worker{len(self.workers)}.log", "wb") as output:
             worker = subprocess.Popen(
-                [sys.executable, "manage.py", "runworker", "tts-synthesize"],
+                [sys.executable, "manage.py", "synthesis_worker"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=output,
@@ -154,7 +154,7 @@ def deployment(
     address_space: int | None = None,
     **settings: str,
 ) -> Iterator[Deployment]:
-    """Migrate a fresh database in `data_dir`, start Daphne and `workers` runworker processes.
+    """Migrate a fresh database in `data_dir`, start Daphne and `workers` worker processes.
 
     With `warm_up`, one request is spoken before the deployment is handed over. With
     `address_space` (bytes), Daphne runs under that limit, so that a test that makes it grow

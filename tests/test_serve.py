@@ -1,4 +1,4 @@
-"""`manage.py serve`: Daphne and supervised runworker processes, as `make run` starts them."""
+"""`manage.py serve`: Daphne and supervised worker processes, as `make run` starts them."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
     assert running.speak("Served by a supervised worker.")[-1]["status"] == "complete"
 
     before = children_of(serve.pid)
-    workers = [pid for pid in before if b"runworker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = [
+        pid for pid in before if b"synthesis_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     assert len(workers) == 2
     victim = workers[0]
     subprocess.run(["kill", "-KILL", str(victim)], check=True)

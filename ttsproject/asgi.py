@@ -18,7 +18,7 @@ from django.conf import settings  # noqa: E402
 
 from synthesis.draining import install_signal_handler  # noqa: E402
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
-from synthesis.routing import channel_router, websocket_urlpatterns  # noqa: E402
+from synthesis.routing import websocket_urlpatterns  # noqa: E402
 from synthesis.workers import preload_voices  # noqa: E402
 from ttsproject.static_files import StaticFiles  # noqa: E402
 
@@ -26,7 +26,6 @@ application = ProtocolTypeRouter(
     {
         "http": StaticFiles(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
-        "channel": channel_router,
     }
 )
 

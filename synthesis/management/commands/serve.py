@@ -4,7 +4,7 @@
 
 One process per role, supervised from here: Daphne on the port (through ttsproject/server.py:
 a redacted access log, 1009 for oversized frames), and (with REDIS_URL, where the web process
-does not synthesize) N `runworker tts-synthesize` processes, one per core unless --workers
+does not synthesize) N `synthesis_worker` processes, one per core unless --workers
 says otherwise. A worker that exits is started again, after a pause that grows while
 it keeps failing at once. SIGTERM or Ctrl-C stops them gracefully: Daphne finishes the
 requests on its sockets and closes them with 1001 (synthesis/draining.py) while the workers keep
@@ -61,7 +61,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=None,
-            help="runworker processes (default: one per core with REDIS_URL, else none)",
+            help="synthesis_worker processes (default: one per core with REDIS_URL, else none)",
         )
         parser.add_argument(
             "--grace",
@@ -81,8 +81,7 @@ class Command(BaseCommand):
         manage = [python, os.path.abspath(sys.argv[0])]
         daphne = Child("daphne", server.command(options["host"], options["port"]))
         children = [daphne] + [
-            Child(f"worker {number}", [*manage, "runworker", settings.TTS_WORKER_CHANNEL])
-            for number in range(workers)
+            Child(f"worker {number}", [*manage, "synthesis_worker"]) for number in range(workers)
         ]
         stopping: list[int] = []
 
