@@ -101,18 +101,43 @@ class Interrupt:
     """
 
     def __init__(self) -> None:
-        self.run_options = _run_options()
+        # Runs of short units keep the memory they used, runs of long ones give it back.
+        self.run_options = onnxruntime.RunOptions()
+        self.shrinking_run_options = onnxruntime.RunOptions()
+        self.shrinking_run_options.add_run_config_entry(
+            "memory.enable_memory_arena_shrinkage", "cpu:0"
+        )
         # Called by interrupt(), e.g. to drop work that has not started yet.
         self.on_interrupt: Callable[[], object] | None = None
 
     def interrupt(self) -> None:
         self.run_options.terminate = True
+        self.shrinking_run_options.terminate = True
         if self.on_interrupt is not None:
             self.on_interrupt()
 
     @property
     def interrupted(self) -> bool:
         return bool(self.run_options.terminate)
+
+    def options_for(self, input_feed: Any) -> onnxruntime.RunOptions:
+        """The run's options: give back the arena memory the run grew, when it ends, if the
+        unit is long (_SHRINK_ABOVE_IDS).
+
+        onnxruntime's arena otherwise keeps the most it ever held, for good: the process
+        stays at the size of the largest sentences it ever spoke at once. Shrinking returns
+        the grown part to glibc, and _free_large_buffers_to_the_system has glibc return it to
+        the system. Short units (first clauses, short sentences) skip it: they grow the arena
+        little, and re-growing it on every run cost them 20 % of their time (docs/security.md).
+        Length is counted in audio: phoneme ids times the length scale.
+        """
+        if not isinstance(input_feed, dict) or "input" not in input_feed:
+            return self.shrinking_run_options
+        length = float(input_feed["input"].shape[-1])
+        scales = input_feed.get("scales")
+        if scales is not None and len(scales) > 1:
+            length *= float(scales[1])  # length_scale: slower speech, longer audio
+        return self.shrinking_run_options if length > _SHRINK_ABOVE_IDS else self.run_options
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
@@ -135,22 +160,13 @@ def _free_large_buffers_to_the_system() -> None:
         logger.debug("mallopt is not available; large buffers stay with the allocator")
 
 
-def _run_options() -> onnxruntime.RunOptions:
-    """Options for one model run: give back the arena memory the run grew, when it ends.
-
-    onnxruntime's arena otherwise keeps the most it ever held, for good: the process stays at
-    the size of the largest sentences it ever spoke at once. Shrinking returns the grown part
-    to glibc, and _free_large_buffers_to_the_system has glibc return it to the system. Measured
-    with four hostile requests at once: peak 835 MB before, 552 MB after, and 320-360 MB when
-    idle again; the first clause as fast, throughput 11 % lower (docs/security.md).
-    """
-    options = onnxruntime.RunOptions()
-    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    return options
-
+# Phoneme ids of a unit (at natural speed) above which its run gives back its arena memory:
+# Piper puts a pad after each phoneme, so 81 ids are 40 phonemes, about 2 s of speech, 30 MB.
+# A first clause stays under it.
+_SHRINK_ABOVE_IDS = 81
 
 # For runs that no Interrupt watches (shared: nothing sets their terminate flag).
-_PLAIN_RUN = _run_options()
+_UNWATCHED = Interrupt()
 _calling_thread = threading.local()
 
 
@@ -165,8 +181,10 @@ class _InterruptibleSession:
         self._session = session
 
     def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
-        options = run_options or getattr(_calling_thread, "run_options", None) or _PLAIN_RUN
-        return self._session.run(output_names, input_feed, options)
+        if run_options is None:
+            interrupt = getattr(_calling_thread, "interrupt", None) or _UNWATCHED
+            run_options = interrupt.options_for(input_feed)
+        return self._session.run(output_names, input_feed, run_options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -231,7 +249,7 @@ class PiperEngine:
         script = [Reading(word, word) for word in text.split()] if isinstance(text, str) else text
         sentences = self._sentences(script, options, word_timings)
         while interrupt is None or not interrupt.interrupted:
-            _calling_thread.run_options = interrupt.run_options if interrupt else None
+            _calling_thread.interrupt = interrupt
             try:
                 sentence = next(sentences, None)
             except Exception:
@@ -239,7 +257,7 @@ class PiperEngine:
                     return  # onnxruntime stopped on the terminate flag
                 raise
             finally:
-                _calling_thread.run_options = None
+                _calling_thread.interrupt = None
             if sentence is None:
                 return
             yield sentence
