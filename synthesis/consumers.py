@@ -28,7 +28,14 @@ from .backlog import backlog_reader
 from .cancellation import mark_cancelled
 from .embedded import ensure_embedded_workers
 from .engine import encode, streaming_wav_header, unknown_phonemes
-from .messages import WORKER_CHANNEL, AudioPart, SynthesisFailed, SynthesizeJob, synthesize_job
+from .messages import (
+    WORKER_CHANNEL,
+    AudioPart,
+    SynthesisFailed,
+    SynthesisStarted,
+    SynthesizeJob,
+    synthesize_job,
+)
 from .protocol import Cancel, ClientError, SynthesisRequest
 from .streams import ChunkLimits, RequestStream
 from .text.script import Pause
@@ -578,6 +585,12 @@ class TTSConsumer(AsyncWebsocketConsumer):
             stream.first_audio_after = time.monotonic() - stream.started
         stream.sequence += 1
 
+    async def tts_started(self, event: SynthesisStarted) -> None:
+        """Called when a worker begins one of this socket's chunks."""
+        stream = self.stream_for(event)
+        if stream is not None:
+            stream.begun.add(event["index"])
+
     async def tts_failed(self, event: SynthesisFailed) -> None:
         """Called when a worker could not synthesize a chunk: the request ends with an error."""
         stream = self.stream_for(event)
@@ -587,7 +600,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 protocol.error_message("synthesis_failed", event["message"], stream.request_id),
             )
 
-    def stream_for(self, event: AudioPart | SynthesisFailed) -> RequestStream | None:
+    def stream_for(
+        self, event: AudioPart | SynthesisFailed | SynthesisStarted
+    ) -> RequestStream | None:
         # Replies for a cancelled, failed or finished run of a request id are dropped here.
         stream = self.streams.get(event["request_id"])
         if stream is None or stream.token != event["stream"]:
@@ -731,11 +746,23 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
         The channel layer delivers at most once: a job can be lost with the worker holding it.
         A re-sent chunk may reach any worker; if the first copy was only slow, whichever
-        answer comes first is used and the other is ignored as a duplicate.
+        answer comes first is used and the other is ignored as a duplicate. Chunks that no
+        worker has started yet are waiting for a free one (the workers are busy): sending them
+        again would only add to the work, so they get one more deadline first.
         """
         if self.streams.get(stream.request_id) is not stream or self.behind_since is not None:
             return  # while the client is behind, check_backlog decides
         waiting = stream.in_flight_chunks()
+        if waiting and not stream.begun.intersection(waiting) and not stream.waited:
+            logger.info(
+                "Request %s: chunks %s not started after %g s; the workers are busy, waiting on",
+                stream.request_id,
+                ", ".join(map(str, waiting)),
+                settings.TTS_CHUNK_DEADLINE,
+            )
+            stream.waited = True
+            self.restart_deadline(stream)
+            return
         if waiting and not stream.resent.intersection(waiting):
             logger.warning(
                 "Request %s: no audio for %g s; sending chunks %s again",

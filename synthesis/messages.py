@@ -73,6 +73,19 @@ class AudioPart(TypedDict):
     words: list[WordStamp]
 
 
+class SynthesisStarted(TypedDict):
+    """Worker -> consumer: a synthesis thread began the chunk, so it is not waiting in a queue.
+
+    A chunk that started and then makes no progress was lost with its worker; one that never
+    started is waiting for a free worker, and sending it again would only add to the wait.
+    """
+
+    type: Literal["tts.started"]
+    request_id: str
+    stream: str
+    index: int
+
+
 class SynthesisFailed(TypedDict):
     """Worker -> consumer: the chunk could not be synthesized."""
 

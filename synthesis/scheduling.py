@@ -17,6 +17,7 @@ cores more thinly would only lower throughput.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import threading
@@ -26,6 +27,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# A queued call: when it is due, its place in line, the call, its future, and what to call
+# on the thread that takes it, before the call.
+_Entry = tuple[float, int, Callable[[], Any], Future[Any], Callable[[], object] | None]
 
 # How often an idle express thread looks again while only work that is not urgent waits.
 _EXPRESS_RECHECK_SECONDS = 0.02
@@ -44,19 +48,33 @@ class DeadlineExecutor:
         self.express = express
         self.name = name
         self.urgent_within = urgent_within
-        self._queue: list[tuple[float, int, Callable[[], Any], Future[Any]]] = []
+        self._queue: list[_Entry] = []
         self._order = itertools.count()
         self._changed = threading.Condition()
         # The due time of what each regular thread is running, None when it is free.
         self._running: list[float | None] = [None] * threads
         self._started = False
 
-    def submit(self, due: float, function: Callable[..., T], *args: Any) -> Future[T]:
+    def submit(
+        self,
+        due: float,
+        function: Callable[..., T],
+        *args: Any,
+        on_start: Callable[[], object] | None = None,
+    ) -> Future[T]:
+        """Queue `function(*args)`; `on_start` is called on the thread that takes it, first."""
         future: Future[T] = Future()
         with self._changed:
             if not self._started:
                 self._start()
-            heapq.heappush(self._queue, (due, next(self._order), lambda: function(*args), future))
+            entry: _Entry = (
+                due,
+                next(self._order),
+                functools.partial(function, *args),
+                future,
+                on_start,
+            )
+            heapq.heappush(self._queue, entry)
             self._changed.notify_all()
         return future
 
@@ -96,11 +114,13 @@ class DeadlineExecutor:
                         _EXPRESS_RECHECK_SECONDS if slot is None and self._queue else None
                     )
                     self._changed.wait(express_wait)
-                due, _order, call, future = heapq.heappop(self._queue)
+                due, _order, call, future, on_start = heapq.heappop(self._queue)
                 if slot is not None:
                     self._running[slot] = due
             try:
                 if future.set_running_or_notify_cancel():
+                    if on_start is not None:
+                        on_start()
                     try:
                         future.set_result(call())
                     except BaseException as error:  # handed to whoever awaits the future

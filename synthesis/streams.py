@@ -74,6 +74,10 @@ class RequestStream:
     )
     # Chunks sent to the workers a second time, after the first copy brought nothing.
     resent: set[int] = field(default_factory=set)
+    # Chunks a worker has begun (tts.started): the others may still wait for a free worker.
+    begun: set[int] = field(default_factory=set)
+    # Whether the request already waited a deadline longer for busy workers.
+    waited: bool = False
 
     @property
     def done(self) -> bool:

@@ -30,7 +30,14 @@ from .engine import (
     resample,
     wav_bytes,
 )
-from .messages import MAX_PART_BYTES, AudioPart, SynthesisFailed, SynthesizeJob, WordStamp
+from .messages import (
+    MAX_PART_BYTES,
+    AudioPart,
+    SynthesisFailed,
+    SynthesisStarted,
+    SynthesizeJob,
+    WordStamp,
+)
 from .scheduling import DeadlineExecutor
 from .text import script
 from .text.script import Script
@@ -94,6 +101,9 @@ def engine_threads(index: int) -> int:
     return settings.TTS_FIRST_CHUNK_ENGINE_THREADS if index == 0 else settings.TTS_ENGINE_THREADS
 
 
+# Replies sent on their own (tts.started), kept so that they are not collected half-way.
+_replies: set[asyncio.Future[bool]] = set()
+
 # Returned by next_sentence for a stopped request (compared by identity).
 CANCELLED: tuple[bytes, list[WordStamp]] = (b"", [])
 
@@ -124,9 +134,28 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     due = job["due"]  # when the chunk's first sentence is needed; later ones are needed later
     # A cancel in this process interrupts the sentence being synthesized (cancellation.py).
     cancellation.started(job["stream"], interrupt)
+    loop = asyncio.get_running_loop()
+
+    started_message: SynthesisStarted = {
+        "type": "tts.started",
+        "request_id": job["request_id"],
+        "stream": job["stream"],
+        "index": job["index"],
+    }
+
+    def send_started() -> None:
+        task = asyncio.ensure_future(_reply(layer, job, started_message))
+        _replies.add(task)
+        task.add_done_callback(_replies.discard)
+
+    def say_started() -> None:  # on the synthesis thread, as it takes the chunk's first step
+        loop.call_soon_threadsafe(send_started)
+
     try:
         while True:
-            step = synthesis_threads.submit(due, next_sentence, job, sentences)
+            step = synthesis_threads.submit(
+                due, next_sentence, job, sentences, on_start=say_started if part == 0 else None
+            )
             interrupt.on_interrupt = step.cancel  # if it is still waiting for a thread, drop it
             try:
                 sentence = await asyncio.wrap_future(step)

@@ -174,11 +174,51 @@ def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(
     )
     assert messages[-1]["status"] == "error", messages[-1]
     assert messages[-1]["code"] == "synthesis_failed"
-    # Two deadlines (sent again after the first) plus the audio the client still had to play.
+    # Three deadlines at most (one more for chunks no worker had started, then sent again),
+    # plus the audio the client still had to play.
     audio = sum(len(m["data"]["audio"]) * 3 / 4 / 2 / 24000 for m in messages[:-1])
-    assert time.monotonic() - started < 2 * DEADLINE + audio + 3
+    assert time.monotonic() - started < 3 * DEADLINE + audio + 3
     failing_deployment.start_worker()
     assert failing_deployment.speak("Back again.")[-1]["status"] == "complete"
+
+
+@pytest.mark.parametrize("worker_starts_it", [False, True])
+def test_a_chunk_is_sent_again_at_once_only_if_a_worker_started_it(tmp_path, worker_starts_it):
+    """Unstarted chunks wait for busy workers; a started chunk that stalls was lost."""
+    from channels_redis.core import RedisChannelLayer
+
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    deadline = 1.0
+    with deployment(
+        tmp_path, warm_up=False, REDIS_URL=LONELY_REDIS_URL, TTS_CHUNK_DEADLINE=str(deadline)
+    ) as running:
+
+        async def scenario() -> tuple[list[float], dict]:
+            # The test is the only worker: one that takes chunks and never finishes them.
+            layer = RedisChannelLayer(hosts=[LONELY_REDIS_URL])
+            async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
+                sent = time.monotonic()
+                await ws.send(json.dumps({"text": "Hello.", "voice_id": "joe"}))
+                copies = []
+                for _ in range(2):
+                    job = await asyncio.wait_for(layer.receive("tts-synthesize"), 10)
+                    copies.append(time.monotonic() - sent)
+                    if worker_starts_it:
+                        started = {"type": "tts.started", "index": job["index"]}
+                        for name in ("request_id", "stream"):
+                            started[name] = job[name]
+                        await layer.send(job["reply_channel"], started)
+                end = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            return copies, end
+
+        copies, end = asyncio.run(scenario())
+    assert end["code"] == "synthesis_failed"
+    if worker_starts_it:  # lost with its worker: sent again after one deadline
+        assert deadline * 0.8 < copies[1] < deadline * 1.8, copies
+    else:  # waiting for a free worker: one deadline more before it is sent again
+        assert copies[1] > deadline * 1.8, copies
+        assert "the workers are busy, waiting on" in running.log()
 
 
 @pytest.fixture
