@@ -7,7 +7,7 @@ import pytest
 from voices.models import Voice
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_it_lists_the_bundled_voice(client):
     response = client.get("/api/voices/")
     assert response.status_code == 200
@@ -27,13 +27,13 @@ def test_it_lists_the_bundled_voice(client):
     }
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_it_leaves_out_disabled_voices(client):
     Voice.objects.filter(voice_id="joe").update(enabled=False)
     assert client.get("/api/voices/").json() == {"voices": []}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("language, found", [("en", ["joe"]), ("en-US", ["joe"]), ("de", [])])
 def test_it_filters_by_language(client, language, found):
     voices = client.get("/api/voices/", {"language": language}).json()["voices"]

@@ -10,10 +10,11 @@ from synthesis.engine import SynthesisOptions
 from synthesis.protocol import language_matches
 from synthesis.text import script
 from synthesis.workers import synthesize_wav
+from ttsproject.database import in_database_thread
 
+from .availability import model_problem
 from .forms import PreviewForm
 from .lexicon import aget_lexicon
-from .lookup import aget_voice_settings
 from .models import Voice
 
 logger = logging.getLogger(__name__)
@@ -27,17 +28,14 @@ async def voice_list(request: HttpRequest) -> JsonResponse:
     missing or broken): clients would only get `voice_not_found` for them.
     """
     language = request.GET.get("language", "").strip()
-    enabled = Voice.objects.filter(enabled=True).select_related("model")
+    # Read afresh, not through the synthesis path's cache: a listing must not keep a voice
+    # alive in this process's cache after another process removed it.
+    usable = await in_database_thread(_usable_voices)
     wanted = [
-        voice
-        async for voice in enabled
-        if not language or language_matches(language, voice.language)
+        voice for voice in usable if not language or language_matches(language, voice.language)
     ]
     voices = []
     for voice in wanted:
-        settings = await aget_voice_settings(voice.voice_id)
-        if settings is None or settings.problem is not None:
-            continue
         voices.append(
             {
                 "voice_id": voice.voice_id,
@@ -51,6 +49,12 @@ async def voice_list(request: HttpRequest) -> JsonResponse:
             }
         )
     return JsonResponse({"voices": voices})
+
+
+def _usable_voices() -> list[Voice]:
+    """The enabled voices whose files can be used now (blocking: a query and file checks)."""
+    enabled = Voice.objects.filter(enabled=True).select_related("model")
+    return [voice for voice in enabled if model_problem(voice.model) is None]
 
 
 @require_POST
