@@ -26,7 +26,7 @@ from . import draining, protocol
 from .admission import load
 from .backlog import backlog_reader
 from .cancellation import mark_cancelled
-from .embedded import ensure_embedded_workers
+from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_workers
 from .engine import encode, streaming_wav_header, unknown_phonemes
 from .messages import (
     WORKER_CHANNEL,
@@ -53,10 +53,6 @@ def chunk_limits() -> ChunkLimits:
         rest=settings.TTS_CHUNK_MAX_CHARS,
     )
 
-
-# Retrying a channel layer that is down: first after this long, doubling up to the maximum.
-LAYER_RETRY_FIRST = 0.5
-LAYER_RETRY_MAX = 5.0
 
 CLOSE_GOING_AWAY = draining.GOING_AWAY
 CLOSE_BAD_PARAMETERS = 4400

@@ -55,8 +55,8 @@ def workers_running() -> bool:
     return any(key[0] is loop and not task.done() for key, task in _listeners.items())
 
 
-# Retrying a channel layer that is down: first after this long, doubling up to the maximum,
-# so a worker is back within LAYER_RETRY_MAX of Redis's return.
+# Retrying a channel layer that is down (here, and in the consumers): first after this long,
+# doubling up to the maximum, so each is back within LAYER_RETRY_MAX of Redis's return.
 LAYER_RETRY_FIRST = 0.5
 LAYER_RETRY_MAX = 5.0
 
