@@ -84,6 +84,18 @@ class Deployment:
             text=True,
         ).stdout
 
+    def create_superuser(self, username: str, password: str) -> None:
+        """A staff superuser with this password, made as an operator would."""
+        self.manage(
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            f"{username}@example.com",
+            DJANGO_SUPERUSER_PASSWORD=password,
+        )
+
     def speak(self, text: str, key: str | None = None, **fields: object) -> list[dict]:
         """Send one request over a real WebSocket (with `key` as its API key, if given);
         return its messages up to the last."""

@@ -16,12 +16,8 @@ PASSWORD = "preview-test-password"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     require_chromium()
-    with deployment(
-        tmp_path_factory.mktemp("preview"), DJANGO_SUPERUSER_PASSWORD=PASSWORD
-    ) as running:
-        running.manage(
-            "createsuperuser", "--noinput", "--username", "op", "--email", "op@example.com"
-        )
+    with deployment(tmp_path_factory.mktemp("preview")) as running:
+        running.create_superuser("op", PASSWORD)
         yield running
 
 

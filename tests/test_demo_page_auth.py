@@ -20,15 +20,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploymen
     with deployment(
         tmp_path_factory.mktemp("demo-auth"), warm_up=False, TTS_REQUIRE_API_KEY="true"
     ) as running:
-        running.manage(
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            "operator",
-            "--email",
-            "operator@example.com",
-            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-        )
+        running.create_superuser("operator", PASSWORD)
         key = running.manage("create_api_key", "demo page test").strip()
         assert running.speak("Warming up.", key=key)[-1]["status"] == "complete"
         yield running, key

@@ -146,15 +146,7 @@ def test_it_hashes_one_password_at_a_time(counting_hasher, settings):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     with deployment(tmp_path_factory.mktemp("logins"), warm_up=False) as running:
-        running.manage(
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            "operator",
-            "--email",
-            "operator@example.com",
-            DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-        )
+        running.create_superuser("operator", PASSWORD)
         yield running
 
 
