@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+from .conftest import BUNDLED_CONFIG, pcm_of
 from .servers import Deployment, deployment, speak_on
 
 # Daphne with the voice loaded maps about 1.6 GB of address space (threads' stacks, malloc
@@ -79,11 +80,7 @@ def test_a_requests_audio_is_capped_and_the_error_names_the_limit(server: Deploy
     assert messages[-1]["status"] == "error"
     assert messages[-1]["code"] == "text_too_long"
     assert "30 s of audio" in messages[-1]["message"]
-    audio_seconds = sum(
-        len(m["data"]["audio"]) * 3 / 4 / 2 / m["data"]["sample_rate"]
-        for m in messages
-        if m["status"] == "chunk"
-    )
+    audio_seconds = pcm_of(messages).size / 24000
     assert 30 <= audio_seconds < 45  # stops within a chunk of the limit
 
 
@@ -123,8 +120,6 @@ def test_pauses_add_up_across_a_text_stream(server: Deployment) -> None:
 
 def test_breaks_in_a_row_make_one_piece_not_one_chunk_each() -> None:
     from synthesis.consumers import spoken_pieces
-
-    from .conftest import BUNDLED_CONFIG
 
     document = "<speak>One" + '<break time="0ms"/>' * 400 + 'two<break time="1s"/></speak>'
     spoken = spoken_pieces(document, str(BUNDLED_CONFIG), after="")
