@@ -15,7 +15,7 @@ from synthesis.text.script import Pause, Plain, encode
 @pytest.mark.parametrize(
     ("text", "spoken"),
     [
-        # The example from the issue.
+        # A sentence with a date, a title and a price, all read as meant.
         (
             "On 3/4/2025 Dr. Smith paid $12.50",
             "On March fourth, twenty twenty-five Doctor Smith paid twelve dollars and fifty cents",
