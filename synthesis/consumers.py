@@ -28,11 +28,13 @@ from .backlog import backlog_reader
 from .cancellation import mark_cancelled
 from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_workers
 from .engine import encode, streaming_wav_header, unknown_phonemes
+from .heartbeat import workers_alive
 from .messages import (
     WORKER_CHANNEL,
     AudioPart,
     SynthesisFailed,
     SynthesisStarted,
+    SynthesisTaken,
     SynthesizeJob,
     synthesize_job,
 )
@@ -158,6 +160,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
     behind_since: float | None = None  # or since it last read anything
     backlog_seen = 0  # the backlog when last looked at
     backlog_timer: asyncio.TimerHandle | None = None
+    # Looks, while other processes' workers hold this socket's chunks, whether they still live.
+    workers_timer: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """As AsyncConsumer.__call__, but a channel layer that fails does not end the socket.
@@ -291,7 +295,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop the clocks and forget the requests."""
         draining.disconnected(self)
-        for timer in (self.idle_timer, self.backlog_timer):
+        for timer in (self.idle_timer, self.backlog_timer, self.workers_timer):
             if timer is not None:
                 timer.cancel()
         for stream in self.streams.values():
@@ -587,6 +591,61 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if stream is not None:
             stream.begun.add(event["index"])
 
+    async def tts_taken(self, event: SynthesisTaken) -> None:
+        """Called when a worker process takes one of this socket's chunks (scale-out mode)."""
+        stream = self.stream_for(event)
+        if stream is not None:
+            stream.held_by[event["index"]] = event["worker"]
+            self.watch_workers()
+
+    def watch_workers(self) -> None:
+        """Look again in one heartbeat whether the workers holding chunks are alive."""
+        if self.workers_timer is None:
+            self.workers_timer = asyncio.get_running_loop().call_later(
+                settings.TTS_HEARTBEAT_SECONDS,
+                lambda: asyncio.ensure_future(self.check_workers()),
+            )
+
+    async def check_workers(self) -> None:
+        """Send again, at once, the chunks held by a worker that stopped beating.
+
+        The channel layer delivers at most once, so a worker that dies (killed, out of memory,
+        its machine gone) loses the chunks it held. It is missed after three heartbeats, a few
+        seconds, instead of after a whole deadline (fail_stalled). Each chunk is sent again
+        once; a worker that was only cut off from Redis may still answer, and the first answer
+        is used.
+        """
+        self.workers_timer = None
+        held: dict[str, list[tuple[RequestStream, int]]] = {}
+        for stream in self.streams.values():
+            for index, worker in list(stream.held_by.items()):
+                if index < stream.next_deliver or index in stream.resent:
+                    del stream.held_by[index]  # delivered, or sent again already
+                else:
+                    held.setdefault(worker, []).append((stream, index))
+        if not held:
+            return
+        try:
+            alive = await workers_alive(held)
+        except Exception:
+            logger.warning("Could not look up the workers' heartbeats", exc_info=True)
+            alive = set(held)  # the deadline still catches a lost chunk
+        for worker in held.keys() - alive:
+            for stream, index in held[worker]:
+                if self.streams.get(stream.request_id) is not stream or index in stream.resent:
+                    continue
+                logger.warning(
+                    "Request %s: worker %s is gone; sending chunk %d again",
+                    stream.request_id,
+                    worker,
+                    index,
+                )
+                stream.resent.add(index)
+                if not await self.send_chunk(stream, index, time.time()):
+                    break  # the request has ended
+                self.restart_deadline(stream)
+        self.watch_workers()
+
     async def tts_failed(self, event: SynthesisFailed) -> None:
         """Called when a worker could not synthesize a chunk: the request ends with an error."""
         stream = self.stream_for(event)
@@ -597,7 +656,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             )
 
     def stream_for(
-        self, event: AudioPart | SynthesisFailed | SynthesisStarted
+        self, event: AudioPart | SynthesisFailed | SynthesisStarted | SynthesisTaken
     ) -> RequestStream | None:
         # Replies for a cancelled, failed or finished run of a request id are dropped here.
         stream = self.streams.get(event["request_id"])

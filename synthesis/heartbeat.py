@@ -1,8 +1,11 @@
-"""Worker heartbeats: each synthesis worker process says it is alive, for `/readyz`.
+"""Worker heartbeats: each synthesis worker process says it is alive.
 
-The embedded workers of a web process beat on its event loop; a `synthesis_worker` process
-beats on a thread of its own. The beat goes to Django's cache, which is Redis with REDIS_URL,
-so any web process sees the workers on any machine.
+Two keys per beat: one that any worker refreshes, which tells `/readyz` that some worker is
+there, and one per worker, which tells a web process whether the worker holding its chunks is
+still alive (so that chunks lost with a dead worker are sent again within seconds, not after a
+deadline). The embedded workers of a web process beat on its event loop; a `synthesis_worker`
+process beats on a thread of its own. The beat goes to Django's cache, which is Redis with
+REDIS_URL, so any web process sees the workers on any machine.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -23,6 +26,7 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "tts:workers:heartbeat"
+ALIVE_KEY_PREFIX = "tts:workers:alive:"
 # A worker is missing after this many heartbeats did not come.
 MISSED_BEATS = 3
 
@@ -42,7 +46,20 @@ def missing_after() -> int:
 
 def beat(worker: str) -> None:
     """Record that `worker` is alive (blocking: a Redis round trip at most)."""
-    cache.set(HEARTBEAT_KEY, {"worker": worker, "at": time.time()}, missing_after())
+    beat = {"worker": worker, "at": time.time()}
+    cache.set_many({HEARTBEAT_KEY: beat, ALIVE_KEY_PREFIX + worker: beat}, missing_after())
+
+
+def forget(worker: str) -> None:
+    """Record that `worker` has stopped: whatever it still held is lost (blocking)."""
+    cache.delete(ALIVE_KEY_PREFIX + worker)
+
+
+async def workers_alive(workers: Iterable[str]) -> set[str]:
+    """Which of `workers` have beaten within missing_after() (off the event loop)."""
+    keys = {ALIVE_KEY_PREFIX + worker: worker for worker in workers}
+    found = await asyncio.to_thread(cache.get_many, list(keys))
+    return {keys[key] for key in found}
 
 
 async def heartbeat_forever(worker: str, alive: Callable[[], bool]) -> None:
@@ -55,15 +72,18 @@ async def heartbeat_forever(worker: str, alive: Callable[[], bool]) -> None:
         await asyncio.sleep(settings.TTS_HEARTBEAT_SECONDS)
 
 
-def start_heartbeat_thread(worker: str) -> None:
-    """The heartbeat of a `synthesis_worker` process, on a thread of its own."""
+def start_heartbeat_thread(worker: str) -> threading.Event:
+    """The heartbeat of a `synthesis_worker` process, on a thread of its own, until the event
+    it returns is set."""
+    stop = threading.Event()
 
     def run() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 beat(worker)
             except Exception:
                 logger.warning("Could not write the worker heartbeat", exc_info=True)
-            time.sleep(settings.TTS_HEARTBEAT_SECONDS)
+            stop.wait(settings.TTS_HEARTBEAT_SECONDS)
 
     threading.Thread(target=run, name="tts-heartbeat", daemon=True).start()
+    return stop

@@ -86,6 +86,20 @@ class SynthesisStarted(TypedDict):
     index: int
 
 
+class SynthesisTaken(TypedDict):
+    """Worker -> consumer: the worker process `worker` holds the chunk (scale-out mode only).
+
+    If that worker stops beating (synthesis/heartbeat.py) before the chunk's audio is in, the
+    chunk was lost with it and is sent again at once.
+    """
+
+    type: Literal["tts.taken"]
+    request_id: str
+    stream: str
+    index: int
+    worker: str
+
+
 class SynthesisFailed(TypedDict):
     """Worker -> consumer: the chunk could not be synthesized."""
 

@@ -76,6 +76,8 @@ class RequestStream:
     resent: set[int] = field(default_factory=set)
     # Chunks a worker has begun (tts.started): the others may still wait for a free worker.
     begun: set[int] = field(default_factory=set)
+    # The worker process holding each chunk, in the scale-out mode (tts.taken).
+    held_by: dict[int, str] = field(default_factory=dict)
     # Whether the request already waited a deadline longer for busy workers.
     waited: bool = False
 

@@ -30,11 +30,13 @@ from .engine import (
     resample,
     wav_bytes,
 )
+from .heartbeat import worker_name
 from .messages import (
     MAX_PART_BYTES,
     AudioPart,
     SynthesisFailed,
     SynthesisStarted,
+    SynthesisTaken,
     SynthesizeJob,
     WordStamp,
 )
@@ -101,7 +103,7 @@ def engine_threads(index: int) -> int:
     return settings.TTS_FIRST_CHUNK_ENGINE_THREADS if index == 0 else settings.TTS_ENGINE_THREADS
 
 
-# Replies sent on their own (tts.started), kept so that they are not collected half-way.
+# Replies sent on their own (tts.taken, tts.started), kept so that they are not collected half-way.
 _replies: set[asyncio.Future[bool]] = set()
 
 # Returned by next_sentence for a stopped request (compared by identity).
@@ -127,6 +129,15 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     A chunk of several sentences thus starts playing after its first sentence, not its last.
     The chunk's last part is an empty one marked `last`.
     """
+    if settings.REDIS_URL:  # workers in other processes: say at once which holds the chunk
+        taken: SynthesisTaken = {
+            "type": "tts.taken",
+            "request_id": job["request_id"],
+            "stream": job["stream"],
+            "index": job["index"],
+            "worker": worker_name(),
+        }
+        reply_soon(layer, job, taken)
     interrupt = Interrupt()
     sentences = synthesize_sentences(job, await lexicon_for(job), interrupt)
     part = 0
@@ -144,12 +155,11 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     }
 
     def send_started() -> None:
-        task = asyncio.ensure_future(_reply(layer, job, started_message))
-        _replies.add(task)
-        task.add_done_callback(_replies.discard)
+        reply_soon(layer, job, started_message)
 
     def say_started() -> None:  # on the synthesis thread, as it takes the chunk's first step
         loop.call_soon_threadsafe(send_started)
+
 
     try:
         while True:
@@ -237,6 +247,13 @@ def audio_part(
 # Pauses before sending a reply again after the channel layer failed: after Redis comes back,
 # the first send on each connection kept from before the outage fails once.
 REPLY_RETRY_PAUSES = (0.05, 0.5)
+
+
+def reply_soon(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> None:
+    """Send a reply without waiting for it (kept in _replies until sent)."""
+    task = asyncio.ensure_future(_reply(layer, job, message))
+    _replies.add(task)
+    task.add_done_callback(_replies.discard)
 
 
 async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:

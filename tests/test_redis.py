@@ -6,8 +6,10 @@ import asyncio
 import base64
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,8 +163,47 @@ def test_a_request_survives_its_worker_being_killed(failing_deployment):
     # All of it: the lost chunks were synthesized again, not skipped.
     seconds = messages[-1]["data"]["audio_seconds"]
     assert seconds == pytest.approx(healthy[-1]["data"]["audio_seconds"], rel=0.1)
-    assert "sending chunks" in failing_deployment.log()
+    # Sent again when its worker was missed, or at the deadline, whichever came first.
+    assert re.search(r"sending chunks? [\d, ]+ again", failing_deployment.log())
     assert failing_deployment.speak("And the next request.")[-1]["status"] == "complete"
+
+
+def test_chunks_lost_with_a_killed_worker_are_sent_again_long_before_the_deadline(tmp_path):
+    """A worker that stops beating is missed within three heartbeats, and the chunks it held
+    go to another worker then, not when the request's deadline runs out."""
+    require_service("Redis", 6379)
+    redis.Redis.from_url(LONELY_REDIS_URL).flushdb()
+    deadline = 60
+    with deployment(
+        tmp_path,
+        workers=1,
+        REDIS_URL=LONELY_REDIS_URL,
+        TTS_CHUNK_DEADLINE=str(deadline),
+        TTS_HEARTBEAT_SECONDS="0.3",
+    ) as running:
+        victim = running.workers[0]
+
+        async def replace_the_worker() -> None:
+            # Once it has taken the next chunks. (One it takes off Redis and dies before it can
+            # say so is lost unseen, and waits for the deadline.)
+            await asyncio.sleep(0.5)
+            victim.send_signal(signal.SIGKILL)
+            running.start_worker()
+
+        async def exchange() -> list[dict]:
+            async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
+                return await speak_on(ws, LONG_TEXT, after_first=replace_the_worker)
+
+        started = time.monotonic()
+        messages = asyncio.run(exchange())
+        took = time.monotonic() - started
+        log = running.log()
+    assert messages[-1]["status"] == "complete", messages[-1]
+    chunks = messages[:-1]
+    assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
+    assert f"worker {socket.gethostname()}:{victim.pid} is gone; sending chunk" in log
+    # A new worker starts and warms up in seconds; the deadline would have taken a minute.
+    assert took < deadline / 2, took
 
 
 def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(

@@ -287,8 +287,9 @@ TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
 # Extra threads that start an urgent sentence (a new request's first one) at once when the
 # others are busy with work that can wait, instead of after their current sentences.
 TTS_EXPRESS_THREADS = env_int("TTS_EXPRESS_THREADS", 1, 0)
-# How often each worker process tells /readyz it is alive; three missed beats make it missing.
-TTS_HEARTBEAT_SECONDS = env_float("TTS_HEARTBEAT_SECONDS", 5.0, 0.1)
+# How often each worker process says it is alive; three missed beats make it missing: /readyz
+# says so, and the chunks it held are sent to other workers.
+TTS_HEARTBEAT_SECONDS = env_float("TTS_HEARTBEAT_SECONDS", 1.0, 0.1)
 # onnxruntime threads per synthesis; threads x this should not exceed the cores.
 TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # A request's first chunk decides how soon the client hears anything, and it is synthesized

@@ -7,7 +7,9 @@ takes chunks off the worker channel, only as many as it can work on (synthesis t
 over, and the express ones): the rest wait in Redis, where any worker may take them, so a
 worker that dies loses only what it was speaking. If Redis goes away it tries again after
 0.5 s, doubling up to 5 s, and carries on by itself when Redis is back. SIGTERM (or Ctrl-C)
-stops it taking new chunks; it finishes the ones it holds, for up to --grace seconds.
+stops it taking new chunks; it finishes the ones it holds, for up to --grace seconds. Web
+processes send the chunks a worker held elsewhere as soon as it stops beating, or at once when
+it stops on purpose.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from synthesis.embedded import serve_worker_channel
-from synthesis.heartbeat import start_heartbeat_thread, worker_name
+from synthesis.heartbeat import forget, start_heartbeat_thread, worker_name
 from synthesis.workers import preload_voices
 
 logger = logging.getLogger(__name__)
@@ -52,11 +54,19 @@ class Command(BaseCommand):
         if settings.TTS_PRELOAD_VOICES:
             # Before reporting in: a ready worker is a warm one.
             preload_voices()
-        start_heartbeat_thread(worker_name())
+        heartbeat = start_heartbeat_thread(worker_name())
         logger.info(
             "Synthesis worker %s listening, %d chunks at a time", worker_name(), worker_slots()
         )
-        asyncio.run(self.work(layer, options["grace"]))
+        try:
+            asyncio.run(self.work(layer, options["grace"]))
+        finally:
+            # Whatever it still holds is lost: the web processes send it elsewhere at once.
+            heartbeat.set()
+            try:
+                forget(worker_name())
+            except Exception:
+                logger.warning("Could not withdraw the worker heartbeat", exc_info=True)
 
     async def work(self, layer: Any, grace: float) -> None:
         stop = asyncio.Event()
