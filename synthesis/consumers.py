@@ -512,7 +512,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if self.client_behind():
             self.hold_back()  # its chunks are dispatched when the client has read its audio
             return
-        for index, _text in stream.take_dispatchable():
+        for index, _text in stream.take_dispatchable(audio_in_hand(stream)):
             if not await self.send_chunk(stream, index, due(stream, index)):
                 return
         if stream.owes_audio:

@@ -34,12 +34,18 @@ class ChunkLimits:
     rest: int
 
 
+# A request whose client holds this many seconds of audio it has not played yet has one chunk
+# at the workers at a time (RequestStream.take_dispatchable).
+FAR_AHEAD_SECONDS = 10.0
+
+
 @dataclass
 class RequestStream:
     """One request's chunks on their way through the workers and back, in order.
 
-    At most `window` chunks past the last fully delivered one are dispatched at a time; audio
-    parts may arrive in any order and come out of `add_part` in order.
+    At most `window` chunks past the last fully delivered one are dispatched at a time (one
+    while its listener is far ahead); audio parts may arrive in any order and come out of
+    `add_part` in order.
     """
 
     request_id: str
@@ -139,13 +145,19 @@ class RequestStream:
     def audio_seconds(self) -> float:
         return self.samples_sent / self.sample_rate
 
-    def take_dispatchable(self) -> list[tuple[int, str]]:
+    def take_dispatchable(self, audio_in_hand: float = 0.0) -> list[tuple[int, str]]:
         """Return the chunks that may be sent to the workers now, marking them dispatched.
 
         The first chunk goes alone: it decides how soon the client hears anything, so it should
         not share the CPU with the second, and it queues ahead of other requests' later chunks.
+        So do the chunks of a request whose client holds FAR_AHEAD_SECONDS of audio it has not
+        played yet (`audio_in_hand`): its next chunk is not needed for a while, and one request
+        then never has two sentences in the voice model at once. Besides being fair to other
+        requests, that bounds what one request costs in memory: two long sentences at once on
+        the same model session fragment its memory arena (docs/security.md).
         """
-        window = 1 if self.next_deliver == 0 else self.window
+        alone = self.next_deliver == 0 or audio_in_hand >= FAR_AHEAD_SECONDS
+        window = 1 if alone else self.window
         ready = []
         while self.next_dispatch < min(len(self.chunks), self.next_deliver + window):
             ready.append((self.next_dispatch, self.chunks[self.next_dispatch]))

@@ -160,7 +160,6 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     def say_started() -> None:  # on the synthesis thread, as it takes the chunk's first step
         loop.call_soon_threadsafe(send_started)
 
-
     try:
         while True:
             step = synthesis_threads.submit(

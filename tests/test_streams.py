@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.streams import ChunkLimits, Delivery, RequestStream
+from synthesis.streams import FAR_AHEAD_SECONDS, ChunkLimits, Delivery, RequestStream
 
 
 def make_stream(chunks: int = 4, window: int = 2) -> RequestStream:
@@ -31,6 +31,21 @@ def test_it_sends_the_first_chunk_alone_then_keeps_a_window_in_flight():
     assert stream.take_dispatchable() == [(1, "chunk 1."), (2, "chunk 2.")]
     stream.add_part(1, 0, True, b"b")
     assert stream.take_dispatchable() == [(3, "chunk 3.")]
+
+
+def test_a_request_far_ahead_of_its_listener_has_one_chunk_at_the_workers():
+    stream = make_stream(chunks=6)
+    stream.take_dispatchable()
+    stream.add_part(0, 0, True, b"a")
+    far_ahead = FAR_AHEAD_SECONDS
+    assert stream.take_dispatchable(audio_in_hand=far_ahead) == [(1, "chunk 1.")]
+    assert stream.take_dispatchable(audio_in_hand=far_ahead) == []
+    stream.add_part(1, 0, True, b"b")
+    # The listener is catching up: two at a time again.
+    assert stream.take_dispatchable(audio_in_hand=far_ahead - 1) == [
+        (2, "chunk 2."),
+        (3, "chunk 3."),
+    ]
 
 
 def test_it_delivers_parts_in_order_whatever_order_they_arrive_in():
