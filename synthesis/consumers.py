@@ -30,6 +30,7 @@ from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_worker
 from .engine import encode, streaming_wav_header, unknown_phonemes
 from .heartbeat import workers_alive
 from .messages import (
+    SEND_RETRY_PAUSES,
     WORKER_CHANNEL,
     AudioPart,
     SynthesisFailed,
@@ -530,20 +531,28 @@ class TTSConsumer(AsyncWebsocketConsumer):
             "text": stream.chunks[index],
             "due": due_at,
         }
-        try:
-            await self.channel_layer.send(WORKER_CHANNEL, job)
-            load.dispatched(stream.token, index, due_at)
-        except ChannelFull:
-            message = "The server has too much to synthesize right now; try again shortly."
-        except Exception:
-            # The channel layer itself failed (Redis is unreachable, ...): this request cannot
-            # go on, but the socket and the process can.
-            logger.exception(
-                "Could not send a chunk of request %s to the workers", job["request_id"]
-            )
-            message = "The synthesis workers cannot be reached right now; try again shortly."
-        else:
-            return True
+        for pause in (*SEND_RETRY_PAUSES, None):
+            if self.streams.get(stream.request_id) is not stream:
+                return False  # it ended while a send was retried (the layer is down)
+            try:
+                await self.channel_layer.send(WORKER_CHANNEL, job)
+            except ChannelFull:
+                message = "The server has too much to synthesize right now; try again shortly."
+                break
+            except Exception:
+                if pause is not None:
+                    await asyncio.sleep(pause)
+                    continue
+                # The channel layer itself failed (Redis is unreachable, ...): this request
+                # cannot go on, but the socket and the process can.
+                logger.exception(
+                    "Could not send a chunk of request %s to the workers", job["request_id"]
+                )
+                message = "The synthesis workers cannot be reached right now; try again shortly."
+            else:
+                if self.streams.get(stream.request_id) is stream:  # not ended meanwhile
+                    load.dispatched(stream.token, index, due_at)
+                return True
         await self.end_request(
             stream, protocol.error_message("server_busy", message, stream.request_id)
         )

@@ -136,3 +136,8 @@ def synthesize_job(
         "word_timestamps": request.word_timestamps,
         "due": 0.0,
     }
+
+
+# Pauses before sending a message again after the channel layer failed: after Redis comes back,
+# the first send on each connection kept from before the outage fails once.
+SEND_RETRY_PAUSES = (0.05, 0.5)

@@ -33,6 +33,7 @@ from .engine import (
 from .heartbeat import worker_name
 from .messages import (
     MAX_PART_BYTES,
+    SEND_RETRY_PAUSES,
     AudioPart,
     SynthesisFailed,
     SynthesisStarted,
@@ -243,11 +244,6 @@ def audio_part(
     }
 
 
-# Pauses before sending a reply again after the channel layer failed: after Redis comes back,
-# the first send on each connection kept from before the outage fails once.
-REPLY_RETRY_PAUSES = (0.05, 0.5)
-
-
 def reply_soon(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> None:
     """Send a reply without waiting for it (kept in _replies until sent)."""
     task = asyncio.ensure_future(_reply(layer, job, message))
@@ -256,7 +252,7 @@ def reply_soon(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> Non
 
 
 async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:
-    for pause in (*REPLY_RETRY_PAUSES, None):
+    for pause in (*SEND_RETRY_PAUSES, None):
         try:
             await layer.send(job["reply_channel"], message)
         except ChannelFull:
