@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run key test lint bench setup clean
+.PHONY: run key test test-fast lint bench setup clean
 
 run: $(VENV)/.installed
 	mkdir -p var
@@ -22,6 +22,11 @@ key: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+# The inner loop: everything that runs in the test process, against the real voice and the real
+# ASGI app, without starting servers or a browser (markers in pyproject.toml).
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not e2e and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -10,6 +10,8 @@ import pytest
 from .browser import browser_page, require_chromium
 from .servers import Deployment, deployment
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 PASSWORD = "preview-test-password"
 
 

@@ -16,6 +16,8 @@ from synthesis.admission import Load
 
 from .servers import Deployment, deployment
 
+pytestmark = pytest.mark.e2e
+
 BURST = 30
 TEXT = "A long answer that one of many listeners asked for at the very same moment. " * 60
 

@@ -19,6 +19,8 @@ from synthesis.backlog import backlog_reader
 from .conftest import pcm_of
 from .servers import Deployment, deployment
 
+pytestmark = pytest.mark.e2e
+
 TIMEOUT = 6  # the connection's inactivity timeout, in seconds
 TEXT = "A long passage of text that would take the server minutes to speak aloud. " * 60
 

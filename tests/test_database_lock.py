@@ -17,6 +17,8 @@ import websockets
 
 from .servers import Deployment, deployment, speak_on
 
+pytestmark = pytest.mark.e2e
+
 LOCKED_SECONDS = 5.0
 LONG_TEXT = "A stream that keeps speaking while the database is locked by someone else. " * 8
 

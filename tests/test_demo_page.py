@@ -9,6 +9,8 @@ import pytest
 from .browser import browser_page, require_chromium
 from .servers import Deployment, deployment
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 LONG_TEXT = (
     "This is a long passage that keeps speaking for quite a while, sentence after sentence. " * 8
 )

@@ -11,6 +11,8 @@ import websockets
 from .browser import browser_page, require_chromium
 from .servers import Deployment, deployment, speak_on, wait_for
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 PASSWORD = "a long test password 7"
 
 

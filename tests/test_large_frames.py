@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 import json
 
+import pytest
 import websockets
 
 from .servers import Deployment, deployment
+
+pytestmark = pytest.mark.e2e
 
 MIB = 1024 * 1024
 

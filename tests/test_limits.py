@@ -15,6 +15,8 @@ import websockets
 from .conftest import BUNDLED_CONFIG, pcm_of
 from .servers import Deployment, deployment, speak_on
 
+pytestmark = pytest.mark.e2e
+
 # Daphne with the voice loaded maps about 1.6 GB of address space (threads' stacks, malloc
 # arenas); the message that once took the server to 19 GB would fail within this.
 ADDRESS_SPACE = 4 * 1024**3

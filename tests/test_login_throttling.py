@@ -19,6 +19,8 @@ from django.test import Client
 
 from .servers import Deployment, deployment
 
+pytestmark = pytest.mark.e2e
+
 PASSWORD = "a long test password 7"
 TOO_MANY = "Too many failed login attempts"
 

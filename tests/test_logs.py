@@ -17,6 +17,8 @@ from ttsproject.redaction import redact
 
 from .servers import Deployment, deployment, speak_on, wait_for
 
+pytestmark = pytest.mark.e2e
+
 # Shaped like a key, so it is looked up and refused as one.
 WRONG_KEY = "tts_abcdefgh_" + "Wr0ngSecretWr0ngSecretWr0ngSecretWr0ngSec-_"
 

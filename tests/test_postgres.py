@@ -11,6 +11,8 @@ import pytest
 from .conftest import require_service
 from .servers import Deployment, deployment
 
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -32,6 +32,8 @@ from .servers import (
     wait_for_port,
 )
 
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
 # A database of its own, so the test never meets a developer's server on the same Redis.
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # And another for deployments whose workers come and go.

@@ -19,6 +19,8 @@ from access.models import APIKey
 from .conftest import receive_until_end, staff_client
 from .servers import Deployment, deployment, speak_on
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:

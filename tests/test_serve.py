@@ -18,6 +18,8 @@ import websockets
 from .conftest import require_service
 from .servers import ROOT, Deployment, free_port, speak_on, wait_for, wait_for_port
 
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 

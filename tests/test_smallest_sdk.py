@@ -14,6 +14,8 @@ from smallestai.waves import TTSConfig, WavesStreamingTTS
 
 from .servers import Deployment, deployment
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
+import pytest
+
 from .servers import deployment
+
+pytestmark = pytest.mark.e2e
 
 # Each of these decodes to a path outside the static folders (the server's secret key among them).
 CLIMBING_OUT = [

@@ -25,6 +25,8 @@ from voices.models import Voice
 from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL, receive_until_end, staff_client
 from .servers import ROOT, Deployment, free_port, wait_for, wait_for_port
 
+pytestmark = pytest.mark.e2e
+
 SECOND = "en_US-joe2-medium"
 
 
