@@ -46,8 +46,8 @@ def missing_after() -> int:
 
 def beat(worker: str) -> None:
     """Record that `worker` is alive (blocking: a Redis round trip at most)."""
-    beat = {"worker": worker, "at": time.time()}
-    cache.set_many({HEARTBEAT_KEY: beat, ALIVE_KEY_PREFIX + worker: beat}, missing_after())
+    stamp = {"worker": worker, "at": time.time()}
+    cache.set_many({HEARTBEAT_KEY: stamp, ALIVE_KEY_PREFIX + worker: stamp}, missing_after())
 
 
 def forget(worker: str) -> None:
