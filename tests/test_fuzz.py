@@ -8,7 +8,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synthesis.engine.audio import SAMPLE_RATES
 from synthesis.protocol import (
+    MAX_SPEED,
+    MIN_SPEED,
+    OUTPUT_FORMATS,
     Cancel,
     ClientError,
     KeepAlive,
@@ -41,9 +45,21 @@ def test_any_json_object_parses_or_gets_a_client_error(message):
         assert error.code in {"invalid_json", "invalid_request", "text_too_long"}
         assert error.message and len(error.message) < 400
         return
-    assert isinstance(parsed, SynthesisRequest | Cancel | KeepAlive)
+    # What was accepted is what the contract allows, so nothing past the parser sees otherwise.
     if isinstance(parsed, SynthesisRequest):
         assert isinstance(parsed.text, str) and len(parsed.text) <= 5000
+        assert parsed.speed is None or MIN_SPEED <= parsed.speed <= MAX_SPEED
+        assert parsed.sample_rate in SAMPLE_RATES
+        assert parsed.output_format in OUTPUT_FORMATS
+        assert isinstance(parsed.request_id, str) and parsed.request_id
+        assert parsed.voice_id is None or isinstance(parsed.voice_id, str)
+        if "text" in message and isinstance(message["text"], str):
+            assert parsed.text == message["text"]
+    elif isinstance(parsed, Cancel):
+        assert message.get("type") == "cancel"
+        assert isinstance(parsed.request_id, str) and parsed.request_id
+    else:
+        assert isinstance(parsed, KeepAlive)
 
 
 @settings(max_examples=300, deadline=None)
@@ -52,7 +68,10 @@ def test_any_text_frame_parses_or_gets_a_client_error(frame):
     try:
         parse_message(frame, max_text_chars=5000)
     except ClientError as error:
+        assert error.code in {"invalid_json", "invalid_request", "text_too_long"}
         assert error.message
+    else:
+        assert isinstance(json.loads(frame), dict)  # only a JSON object is ever accepted
 
 
 async def test_hundreds_of_bad_frames_get_errors_and_the_socket_still_serves(connect):
