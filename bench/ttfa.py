@@ -561,6 +561,7 @@ def make_api_key(env: dict[str, str]) -> str:
 @contextlib.contextmanager
 def started_server(meter: CpuMeter) -> Iterator[str]:
     """Migrate a fresh data directory, serve it with daphne on a free port, stop it after."""
+    read_settings()  # puts the project on sys.path, for ttsproject.server
     with tempfile.TemporaryDirectory(prefix="tts-bench-") as data_dir:
         env = {
             **os.environ,
@@ -581,10 +582,12 @@ def started_server(meter: CpuMeter) -> Iterator[str]:
             os.environ["TTS_API_KEY"] = make_api_key(env)  # read by connect()
         port = free_port()
         log = Path(data_dir) / "daphne.log"
+        # Daphne as `manage.py serve` runs it (ttsproject/server.py), as the tests do.
+        from ttsproject.server import command
+
         with open(log, "wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-                + ["ttsproject.asgi:application"],
+                command("127.0.0.1", port),
                 cwd=ROOT,
                 env=env,
                 stdout=output,
@@ -592,7 +595,7 @@ def started_server(meter: CpuMeter) -> Iterator[str]:
             )
         try:
             wait_for_port(port, process, log)
-            print(f"server: daphne pid {process.pid} on port {port}", flush=True)
+            print(f"server: ttsproject.server pid {process.pid} on port {port}", flush=True)
             meter.server_pid = process.pid
             yield f"ws://127.0.0.1:{port}/ws/tts/"
         finally:
