@@ -103,10 +103,15 @@ class ServerSettings:
     chunks_in_flight: int
 
 
-def read_settings() -> ServerSettings:
-    """Import ttsproject.settings, which reads the same environment variables as the server."""
+def put_project_on_path() -> None:
+    """Make the project's packages importable from here (the benchmark runs as a script)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+
+
+def read_settings() -> ServerSettings:
+    """Import ttsproject.settings, which reads the same environment variables as the server."""
+    put_project_on_path()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
     from ttsproject import settings
 
@@ -561,7 +566,6 @@ def make_api_key(env: dict[str, str]) -> str:
 @contextlib.contextmanager
 def started_server(meter: CpuMeter) -> Iterator[str]:
     """Migrate a fresh data directory, serve it with daphne on a free port, stop it after."""
-    read_settings()  # puts the project on sys.path, for ttsproject.server
     with tempfile.TemporaryDirectory(prefix="tts-bench-") as data_dir:
         env = {
             **os.environ,
@@ -583,6 +587,7 @@ def started_server(meter: CpuMeter) -> Iterator[str]:
         port = free_port()
         log = Path(data_dir) / "daphne.log"
         # Daphne as `manage.py serve` runs it (ttsproject/server.py), as the tests do.
+        put_project_on_path()
         from ttsproject.server import command
 
         with open(log, "wb") as output:

@@ -30,13 +30,13 @@ from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_worker
 from .engine import encode, streaming_wav_header, unknown_phonemes
 from .heartbeat import workers_alive
 from .messages import (
-    SEND_RETRY_PAUSES,
     WORKER_CHANNEL,
     AudioPart,
     SynthesisFailed,
     SynthesisStarted,
     SynthesisTaken,
     SynthesizeJob,
+    send_retrying,
     synthesize_job,
 )
 from .protocol import Cancel, ClientError, SynthesisRequest
@@ -486,7 +486,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             )
 
     async def flush_buffer(self, stream: RequestStream) -> None:
-        if self.streams.get(stream.request_id) is not stream:
+        if not self.current(stream):
             return
         stream.add_text("", speak_all=True, limits=chunk_limits())
         await self.dispatch_chunks(stream)
@@ -531,28 +531,24 @@ class TTSConsumer(AsyncWebsocketConsumer):
             "text": stream.chunks[index],
             "due": due_at,
         }
-        for pause in (*SEND_RETRY_PAUSES, None):
-            if self.streams.get(stream.request_id) is not stream:
+        try:
+            if not await send_retrying(
+                self.channel_layer, WORKER_CHANNEL, job, lambda: self.current(stream)
+            ):
                 return False  # it ended while a send was retried (the layer is down)
-            try:
-                await self.channel_layer.send(WORKER_CHANNEL, job)
-            except ChannelFull:
-                message = "The server has too much to synthesize right now; try again shortly."
-                break
-            except Exception:
-                if pause is not None:
-                    await asyncio.sleep(pause)
-                    continue
-                # The channel layer itself failed (Redis is unreachable, ...): this request
-                # cannot go on, but the socket and the process can.
-                logger.exception(
-                    "Could not send a chunk of request %s to the workers", job["request_id"]
-                )
-                message = "The synthesis workers cannot be reached right now; try again shortly."
-            else:
-                if self.streams.get(stream.request_id) is stream:  # not ended meanwhile
-                    load.dispatched(stream.token, index, due_at)
-                return True
+        except ChannelFull:
+            message = "The server has too much to synthesize right now; try again shortly."
+        except Exception:
+            # The channel layer itself failed (Redis is unreachable, ...): this request cannot
+            # go on, but the socket and the process can.
+            logger.exception(
+                "Could not send a chunk of request %s to the workers", job["request_id"]
+            )
+            message = "The synthesis workers cannot be reached right now; try again shortly."
+        else:
+            if self.current(stream):  # not ended while the send awaited
+                load.dispatched(stream.token, index, due_at)
+            return True
         await self.end_request(
             stream, protocol.error_message("server_busy", message, stream.request_id)
         )
@@ -641,7 +637,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             alive = set(held)  # the deadline still catches a lost chunk
         for worker in held.keys() - alive:
             for stream, index in held[worker]:
-                if self.streams.get(stream.request_id) is not stream or index in stream.resent:
+                if not self.current(stream) or index in stream.resent:
                     continue
                 logger.warning(
                     "Request %s: worker %s is gone; sending chunk %d again",
@@ -663,6 +659,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 stream,
                 protocol.error_message("synthesis_failed", event["message"], stream.request_id),
             )
+
+    def current(self, stream: RequestStream) -> bool:
+        """Whether `stream` is still this socket's request under its id (not ended)."""
+        return self.streams.get(stream.request_id) is stream
 
     def stream_for(
         self, event: AudioPart | SynthesisFailed | SynthesisStarted | SynthesisTaken
@@ -763,7 +763,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return
         self.behind_since = None
         for stream in list(self.streams.values()):
-            if self.streams.get(stream.request_id) is stream:
+            if self.current(stream):
                 await self.dispatch_chunks(stream)
 
     # Clocks. Both are plain loop timers, re-armed when something happens.
@@ -814,7 +814,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         worker has started yet are waiting for a free one (the workers are busy): sending them
         again would only add to the work, so they get one more deadline first.
         """
-        if self.streams.get(stream.request_id) is not stream or self.behind_since is not None:
+        if not self.current(stream) or self.behind_since is not None:
             return  # while the client is behind, check_backlog decides
         waiting = stream.in_flight_chunks()
         if waiting and not stream.begun.intersection(waiting) and not stream.waited:

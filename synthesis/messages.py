@@ -5,11 +5,16 @@ Values are only str, int, float, bool and bytes so that they survive channels-re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypedDict
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from channels.exceptions import ChannelFull
 from django.conf import settings
 
 if TYPE_CHECKING:
+    from channels.layers import BaseChannelLayer
+
     from voices.lookup import VoiceSettings
 
     from .protocol import SynthesisRequest
@@ -141,3 +146,30 @@ def synthesize_job(
 # Pauses before sending a message again after the channel layer failed: after Redis comes back,
 # the first send on each connection kept from before the outage fails once.
 SEND_RETRY_PAUSES = (0.05, 0.5)
+
+
+async def send_retrying(
+    layer: BaseChannelLayer,
+    channel: str,
+    message: Any,
+    still_wanted: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Send `message`, trying again after SEND_RETRY_PAUSES if the channel layer fails.
+
+    False if `still_wanted()` turned false before a try. A full channel raises ChannelFull at
+    once (trying again would not empty it); the last failure of the layer is raised.
+    """
+    for pause in (*SEND_RETRY_PAUSES, None):
+        if not still_wanted():
+            return False
+        try:
+            await layer.send(channel, message)
+        except ChannelFull:
+            raise
+        except Exception:
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
+        else:
+            return True
+    raise AssertionError("not reached: the last try returns or raises")

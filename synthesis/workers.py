@@ -33,13 +33,13 @@ from .engine import (
 from .heartbeat import worker_name
 from .messages import (
     MAX_PART_BYTES,
-    SEND_RETRY_PAUSES,
     AudioPart,
     SynthesisFailed,
     SynthesisStarted,
     SynthesisTaken,
     SynthesizeJob,
     WordStamp,
+    send_retrying,
 )
 from .scheduling import DeadlineExecutor
 from .text import script
@@ -252,20 +252,12 @@ def reply_soon(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> Non
 
 
 async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> bool:
-    for pause in (*SEND_RETRY_PAUSES, None):
-        try:
-            await layer.send(job["reply_channel"], message)
-        except ChannelFull:
-            # The socket is not reading its replies; its request will end at its deadline.
-            logger.warning("Reply channel full; dropping audio for request %s", job["request_id"])
-            return False
-        except Exception:
-            if pause is None:
-                raise
-            await asyncio.sleep(pause)
-        else:
-            return True
-    return False  # not reached: the last failure is raised
+    try:
+        return await send_retrying(layer, job["reply_channel"], message)
+    except ChannelFull:
+        # The socket is not reading its replies; its request will end at its deadline.
+        logger.warning("Reply channel full; dropping audio for request %s", job["request_id"])
+        return False
 
 
 def preload_voices() -> None:
