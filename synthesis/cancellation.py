@@ -13,9 +13,8 @@ from collections import defaultdict
 
 from django.core.cache import cache
 
+from speech.engine import Interrupt
 from ttsproject.database import cache_set
-
-from .engine import Interrupt
 
 logger = logging.getLogger(__name__)
 

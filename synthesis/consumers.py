@@ -20,6 +20,11 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from access import guard
+from speech.engine import encode, streaming_wav_header, unknown_phonemes
+from speech.languages import language_matches
+from speech.text.script import Pause
+from speech.text.script import encode as encode_script
+from speech.text.ssml import SSMLError, is_ssml, parse_ssml
 from voices.lookup import aget_voice_settings
 
 from . import draining, protocol
@@ -27,7 +32,6 @@ from .admission import load
 from .backlog import backlog_reader
 from .cancellation import mark_cancelled
 from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_workers
-from .engine import encode, streaming_wav_header, unknown_phonemes
 from .heartbeat import workers_alive
 from .messages import (
     WORKER_CHANNEL,
@@ -41,9 +45,6 @@ from .messages import (
 )
 from .protocol import Cancel, ClientError, SynthesisRequest
 from .streams import ChunkLimits, RequestStream
-from .text.script import Pause
-from .text.script import encode as encode_script
-from .text.ssml import SSMLError, is_ssml, parse_ssml
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class SpokenText:
 def spoken_pieces(text: str, config_path: str, after: str) -> SpokenText:
     """A message's text as the chunker takes it, in pieces, each marked if a pause ends it.
 
-    Plain text is one piece. An SSML document becomes script items (synthesis/text/script.py),
+    Plain text is one piece. An SSML document becomes script items (speech/text/script.py),
     cut after each pause: what comes before a pause is ready to be spoken, so that the pause
     ends a chunk and stands exactly where it was put. A document's text is set apart by a space
     from the text it follows (`after`), as a new sentence or phrase.
@@ -408,7 +409,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 "An operator must restore or re-import it; GET /api/voices/ lists the voices "
                 "that can be used.",
             )
-        if request.language and not protocol.language_matches(request.language, voice.language):
+        if request.language and not language_matches(request.language, voice.language):
             raise ClientError(
                 "invalid_request",
                 f"language {protocol.shown(request.language)} does not match voice "

@@ -35,7 +35,7 @@ class SynthesizeJob(TypedDict):
     request_id: str
     stream: str  # identifies one run of a request, so replies for an older run are ignored
     index: int
-    text: str  # encoded as synthesis/text/script.py writes it
+    text: str  # encoded as speech/text/script.py writes it
     voice_id: str  # whose pronunciation lexicon applies
     language: str  # which normalizer reads the text
     engine: str

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from .engine.audio import SAMPLE_RATES
-from .text.script import strip_markers
+from speech.engine.audio import SAMPLE_RATES
+from speech.text.script import strip_markers
 
 
 class ClientError(Exception):
@@ -270,13 +270,6 @@ def _flag(data: dict[str, Any], field: str) -> bool:
     if data.get(field) is None:
         return False
     return bool(_typed(data, field, bool, "true or false"))
-
-
-def language_matches(requested: str, voice_language: str) -> bool:
-    """`en` matches `en-US`; `en_US` matches `en-US`; case does not matter."""
-    requested_parts = requested.replace("_", "-").lower().split("-")
-    voice_parts = voice_language.replace("_", "-").lower().split("-")
-    return voice_parts[: len(requested_parts)] == requested_parts
 
 
 # Server -> client messages.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .chunking import (
+from speech.chunking import (
     ends_with_sentence_end,
     first_clause_end,
     split_into_chunks,

@@ -18,11 +18,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from django.conf import settings
 
-from voices.lexicon import Lexicon, aget_lexicon
-
-from . import cancellation
-from .cancellation import is_cancelled
-from .engine import (
+from speech.engine import (
     Interrupt,
     SynthesisOptions,
     float_to_pcm16,
@@ -30,6 +26,13 @@ from .engine import (
     resample,
     wav_bytes,
 )
+from speech.lexicon import Lexicon
+from speech.text import script
+from speech.text.script import Script
+from voices.lexicon import aget_lexicon
+
+from . import cancellation
+from .cancellation import is_cancelled
 from .heartbeat import worker_name
 from .messages import (
     MAX_PART_BYTES,
@@ -42,8 +45,6 @@ from .messages import (
     send_retrying,
 )
 from .scheduling import DeadlineExecutor
-from .text import script
-from .text.script import Script
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def synthesize_sentences(
     with the words that end in it when the job asks for word timings.
 
     The chunk's text is read through the voice's lexicon and its language's normalizer first
-    (synthesis/text). Blocking: each step runs on a synthesis thread.
+    (speech/text). Blocking: each step runs on a synthesis thread.
     """
     said = script(job["text"], job.get("language", ""), lexicon.apply if lexicon else None)
     engine = load_piper_engine(

@@ -14,7 +14,7 @@ import wave
 import numpy as np
 import pytest
 
-from synthesis.engine.audio import pcm16_to_alaw, pcm16_to_ulaw
+from speech.engine.audio import pcm16_to_alaw, pcm16_to_ulaw
 from voices.models import Voice
 
 from .conftest import receive_until_end

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.chunking import split_into_chunks, split_into_sentences
-from synthesis.text.script import Plain, Reading, decode, encode, strip_markers
+from speech.chunking import split_into_chunks, split_into_sentences
+from speech.text.script import Plain, Reading, decode, encode, strip_markers
 
 CJK_BOUNDARY = re.compile(r"""[。！？，、；：]["'”’»)\]」』）]*$""")
 

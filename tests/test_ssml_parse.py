@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synthesis.engine.piper import unknown_phonemes
-from synthesis.text.english import say_date, say_number, say_ordinal, say_year
-from synthesis.text.script import Pause, Plain, Reading
-from synthesis.text.ssml import SSMLError, is_ssml, parse_ssml
+from speech.engine.piper import unknown_phonemes
+from speech.text.english import say_date, say_number, say_ordinal, say_year
+from speech.text.script import Pause, Plain, Reading
+from speech.text.ssml import SSMLError, is_ssml, parse_ssml
 
 SSML_NAMESPACE = "http://www.w3.org/2001/10/synthesis"
 # A few hundred bytes whose entities would expand to a billion "lol"s.

@@ -1,8 +1,8 @@
-"""Cutting sentences into units the voice model can take (synthesis/engine/units.py)."""
+"""Cutting sentences into units the voice model can take (speech/engine/units.py)."""
 
 from __future__ import annotations
 
-from synthesis.engine.units import cut_sentences, unit_phonemes
+from speech.engine.units import cut_sentences, unit_phonemes
 
 
 def phonemes(text: str) -> list[str]:

@@ -7,14 +7,14 @@ import base64
 import numpy as np
 import pytest
 
-from synthesis.engine.words import (
+from speech.engine.words import (
     phoneme_word_spans,
     text_words,
     timings_for,
     word_label,
     word_shares,
 )
-from synthesis.text.script import Reading
+from speech.text.script import Reading
 
 from .conftest import pcm_of, receive_until_end
 from .test_seams import quiet_runs

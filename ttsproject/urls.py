@@ -5,8 +5,8 @@ from django.urls import path
 
 from access.views import page_token
 from synthesis.health import healthz, readyz
-from synthesis.views import demo_page
-from voices.views import preview_voice, voice_list
+from synthesis.views import demo_page, preview_voice
+from voices.views import voice_list
 
 urlpatterns = [
     path("", demo_page, name="index"),

@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from synthesis.text.script import strip_markers
+from speech.text.script import strip_markers
 
 
 class VoiceModel(models.Model):
@@ -165,7 +165,7 @@ class Pronunciation(models.Model):
             errors["text"] = "Write the word or phrase."
         elif not re.search(r"\w", self.text):
             errors["text"] = "The text needs at least one letter or digit."
-        elif strip_markers(self.text) != self.text:  # reserved by synthesis/text/script.py
+        elif strip_markers(self.text) != self.text:  # reserved by speech/text/script.py
             errors["text"] = "The text contains reserved characters (U+E000 to U+E00F)."
         if not self.replacement:
             errors["replacement"] = "Write how to say it."
@@ -181,7 +181,7 @@ class Pronunciation(models.Model):
     def _phoneme_problem(self) -> str | None:
         """Why the voices this entry is for could not say its phonemes, if they could not."""
         # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
-        from synthesis.engine import unknown_phonemes
+        from speech.engine import unknown_phonemes
 
         if "[" in self.replacement or "]" in self.replacement:
             return "Write the phonemes alone, without [[ ]]."

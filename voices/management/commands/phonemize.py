@@ -14,10 +14,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from synthesis.engine import load_piper_engine
-from synthesis.text import script
-from synthesis.text.script import Pause, encode
-from synthesis.text.ssml import SSMLError, is_ssml, parse_ssml
+from speech.engine import load_piper_engine
+from speech.text import script
+from speech.text.script import Pause, encode
+from speech.text.ssml import SSMLError, is_ssml, parse_ssml
 from voices.lexicon import aget_lexicon
 from voices.models import Voice
 

@@ -179,7 +179,7 @@ def _pieces(text: str, span: Span, limit: int) -> list[Span]:
 
 def _uncut(text: str, span: Span, cut: int) -> int:
     """`cut`, or the nearest place outside the encoded reading or pause it would split
-    (synthesis/text/script.py): before it, unless that is the span's start, else after it."""
+    (speech/text/script.py): before it, unless that is the span's start, else after it."""
     for marker in _MARKER.finditer(text, *span):
         if marker.start() < cut < marker.end():
             return marker.start() if marker.start() > span[0] else marker.end()

@@ -4,7 +4,7 @@ Piper reports how many samples each phoneme took, and separates the words of its
 string with spaces, but it does not say which phoneme word came from which written word, and
 the two do not always pair up: a reading of "$12.50" is "twelve dollars and fifty cents", and a
 hyphenated word may be one phoneme word or two. So each reading (written words and what is said
-for them, synthesis/text/tracking.py) is given a share of the phoneme words: as many as it says
+for them, speech/text/tracking.py) is given a share of the phoneme words: as many as it says
 words when the counts agree; otherwise as many as its spoken text gives when phonemized on its
 own; and if even those do not add up, shares in proportion to them. A share may cover part of a
 phoneme word, whose time is then divided evenly.
@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from synthesis.text.script import Reading
+from speech.text.script import Reading
 
 _TOKEN = re.compile(r"\S+")
 # Marks the model's sentence start and end in alignments.

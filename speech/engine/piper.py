@@ -23,7 +23,7 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 from piper.voice import AudioChunk
 
-from synthesis.text.script import Pause, Reading, Script
+from speech.text.script import Pause, Reading, Script
 
 from .base import SpokenSentence, SynthesisOptions
 from .loudness import level

@@ -3,14 +3,14 @@
 A request's text reaches the engine as a sequence of items:
 
 - `Plain` text, which the worker reads through the pronunciation lexicon and the language's
-  normalizer (synthesis/text/__init__.py) before the voice speaks it;
+  normalizer (speech/text/__init__.py) before the voice speaks it;
 - `Reading`s, spoken exactly as given: an SSML `<sub>`, `<say-as>` or `<phoneme>`, or a
   lexicon entry. `written` is what the client wrote (word timestamps report it), `spoken` is
   what the voice reads: words, or phonemes in Piper's `[[ ... ]]` form;
 - `Pause`s, from SSML `<break>`.
 
 Between the consumer and the workers, a chunk of text travels as one string, and the chunker
-(synthesis/chunking.py) cuts it at spaces and sentence ends. So `encode` writes Readings and
+(speech/chunking.py) cuts it at spaces and sentence ends. So `encode` writes Readings and
 Pauses as runs of private-use characters with no space or punctuation in them, which the
 chunker treats like letters of a word and never cuts; `decode` reads them back. Clients cannot
 send these characters (`strip_markers` removes them from their text).

@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 from num2words import num2words
 
-from synthesis.text.tracking import sub
+from speech.text.tracking import sub
 
 # A written number: digits grouped by commas or not, optional decimals, and an optional minus
 # sign. It must not continue a word or another number ("MP3", "1.2.3" are left to

@@ -4,7 +4,7 @@ A voice reads "On 3/4/2025 Dr. Smith paid $12.50" well only once it is written "
 fourth, twenty twenty-five Doctor Smith paid twelve dollars and fifty cents". How to get there
 depends on the language, so `normalize` looks the language up in `NORMALIZERS`, a registry
 keyed by language prefix ("en" serves "en", "en-US" and "en_GB"). Each language has its own
-module (english.py); to add one, write synthesis/text/<language>.py with a `str -> str`
+module (english.py); to add one, write speech/text/<language>.py with a `str -> str`
 function and register it here. Languages without a normalizer get their text back with only
 its whitespace collapsed, which is also the last step for every language.
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from synthesis.text import tracking
-from synthesis.text.english import normalize_english
-from synthesis.text.script import Pause, Plain, Reading, decode
+from speech.languages import language_prefix
+from speech.text import tracking
+from speech.text.english import normalize_english
+from speech.text.script import Pause, Plain, Reading, decode
 
 __all__ = ["NORMALIZERS", "Normalizer", "Reading", "normalize", "readings", "script"]
 
@@ -27,7 +28,6 @@ Normalizer = Callable[[str], str]
 NORMALIZERS: Mapping[str, Normalizer] = {"en": normalize_english}
 
 _WHITESPACE = re.compile(r"\s+")
-_REGION_SEPARATOR = re.compile(r"[-_]")
 
 
 def normalize(text: str, language: str = "en") -> str:
@@ -36,15 +36,15 @@ def normalize(text: str, language: str = "en") -> str:
     The result has single spaces and no leading or trailing whitespace; passes may add spaces
     around the words they write, so collapsing once at the end keeps them simple.
     """
-    normalizer = NORMALIZERS.get(_language_prefix(language))
+    normalizer = NORMALIZERS.get(language_prefix(language))
     spoken = normalizer(text) if normalizer is not None else text
     return _WHITESPACE.sub(" ", spoken).strip()
 
 
 def readings(text: str, language: str = "en") -> list[Reading]:
     """`normalize(text, language)` cut into whole written words and what is said for them,
-    so that word timestamps can report what was written (synthesis/text/tracking.py)."""
-    normalizer = NORMALIZERS.get(_language_prefix(language))
+    so that word timestamps can report what was written (speech/text/tracking.py)."""
+    normalizer = NORMALIZERS.get(language_prefix(language))
     if normalizer is None:
         return [Reading(word, word) for word in text.split()]
     return tracking.readings(text, normalizer)
@@ -107,8 +107,3 @@ def _stand_in(number: int) -> str:
         letters += chr(ord("a") + digit)
         if not number:
             return f"Zqxj{letters}"
-
-
-def _language_prefix(language: str) -> str:
-    """The language part of a language code: "en-US", "en_GB" and "EN" are all "en"."""
-    return _REGION_SEPARATOR.split(language.strip().lower(), maxsplit=1)[0]

@@ -2,7 +2,7 @@
 
 A message whose text starts with a `<speak>` tag (`is_ssml`) is an SSML document; any other
 text, "<" or not ("if a < b", "<b>hi</b>"), is plain text. `parse_ssml` turns a document into
-the items of synthesis/text/script.py, in order:
+the items of speech/text/script.py, in order:
 
 - text directly inside `<speak>`, entities decoded (`&lt;` is "<"), is `Plain` text, read later
   through the lexicon and the normalizer like any plain message;
@@ -58,7 +58,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
 
-from synthesis.text.english import (
+from speech.text.english import (
     MONTH_NAMES,
     MONTHS,
     SYMBOL_NAMES,
@@ -69,7 +69,7 @@ from synthesis.text.english import (
     say_phone_number,
     say_year,
 )
-from synthesis.text.script import Item, Pause, Plain, Reading, phonemes, strip_markers
+from speech.text.script import Item, Pause, Plain, Reading, phonemes, strip_markers
 
 __all__ = ["SSMLError", "is_ssml", "parse_ssml"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from synthesis.text.script import Script
+from speech.text.script import Script
 
 from .units import DEFAULT_UNIT_PHONEMES
 from .words import WordTiming
@@ -63,6 +63,6 @@ class Engine(Protocol):
     ) -> Iterator[SpokenSentence]:
         """The text's audio one sentence at a time, each as soon as it is ready.
 
-        A script (synthesis/text/script.py) says readings and pauses; a string is said as is.
+        A script (speech/text/script.py) says readings and pauses; a string is said as is.
         """
         ...

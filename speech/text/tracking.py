@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from synthesis.text.script import Reading
+from speech.text.script import Reading
 
 _WHITESPACE = re.compile(r"\s+")
 _TOKEN = re.compile(r"\S+")
