@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from protocol import ClientError, CloseCode, ErrorCode
 from ttsproject.database import in_database_thread
 
 from .keys import find_key, looks_like_key
@@ -33,34 +34,24 @@ from .tokens import user_for_page_token
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_MANY_CONNECTIONS = 4429
 
-
-class Refused(Exception):
+class Refused(ClientError):
     """The connection may not be served: the client is told why, then it is closed."""
 
-    def __init__(self, close_code: int, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, close_code: CloseCode, code: ErrorCode, message: str) -> None:
+        super().__init__(code, message)
         self.close_code = close_code
-        self.code = code
-        self.message = message
 
 
-class Limited(Exception):
+class Limited(ClientError):
     """A request may not start now; the connection carries on."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Revoked(Limited):
     """The key was revoked: the request may not start, and the socket is being closed."""
 
     def __init__(self) -> None:
-        super().__init__("unauthorized", "This connection's API key has been revoked.")
+        super().__init__(ErrorCode.UNAUTHORIZED, "This connection's API key has been revoked.")
 
 
 @dataclass
@@ -108,8 +99,8 @@ async def admit(
             client.key, admitted = await in_database_thread(admit_key_now, token, channel_name)
             if client.key is not None and not admitted:
                 raise Refused(
-                    CLOSE_TOO_MANY_CONNECTIONS,
-                    "too_many_connections",
+                    CloseCode.TOO_MANY_CONNECTIONS,
+                    ErrorCode.TOO_MANY_CONNECTIONS,
                     f"This API key already has {connection_limit(client.key)} connections "
                     "open, its limit; close one, or share one connection between requests.",
                 )
@@ -118,15 +109,15 @@ async def admit(
             if user is not None:
                 if not await in_database_thread(take_page_connection_now, user.pk, channel_name):
                     raise Refused(
-                        CLOSE_TOO_MANY_CONNECTIONS,
-                        "too_many_connections",
+                        CloseCode.TOO_MANY_CONNECTIONS,
+                        ErrorCode.TOO_MANY_CONNECTIONS,
                         f"You already have {settings.TTS_MAX_PAGE_CONNECTIONS_PER_USER} demo "
                         "page connections open, the limit for a staff user; close a page, or "
                         "use an API key.",
                     )
                 client.staff_user_id = user.pk
     if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
-        raise Refused(CLOSE_UNAUTHORIZED, "unauthorized", refusal_reason(token))
+        raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, refusal_reason(token))
     if client.key is not None or client.staff_user_id is not None:
         client.refresher = asyncio.create_task(keep_connection_fresh(client))
     return client
@@ -322,7 +313,7 @@ async def start_request(client: Client) -> None:
         return
     if wait:
         raise Limited(
-            "too_many_requests",
+            ErrorCode.TOO_MANY_REQUESTS,
             f"This API key may start {limit} requests a minute; try again in {wait} s.",
         )
 

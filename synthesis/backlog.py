@@ -13,9 +13,16 @@ Twisted. Under any other server the backlog is unknown, and nothing is held back
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 def backlog_reader(send: Any) -> Callable[[], int] | None:
@@ -33,3 +40,78 @@ def backlog_reader(send: Any) -> Callable[[], int] | None:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
     return unsent
+
+
+# How often a client that is behind on reading is looked at again.
+RECHECK_SECONDS = 0.1
+
+
+class Backlog:
+    """Holds a client's requests back while it does not read its audio.
+
+    While more than TTS_CLIENT_BACKLOG_BYTES wait unsent, nothing more is synthesized for it;
+    it is looked at again every RECHECK_SECONDS. Once it has caught up, `caught_up` is called;
+    if it reads nothing at all for `timeout` seconds, `stuck` is (a slow reader is only held
+    back, never closed).
+    """
+
+    def __init__(
+        self,
+        unsent: Callable[[], int] | None,
+        timeout: float,
+        caught_up: Callable[[], Coroutine[Any, Any, None]],
+        stuck: Callable[[int], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.unsent = unsent
+        self.timeout = timeout
+        self.caught_up = caught_up
+        self.stuck = stuck
+        self.behind_since: float | None = None  # or since it last read anything
+        self.seen = 0  # the backlog when last looked at
+        self.timer: asyncio.TimerHandle | None = None
+
+    def behind(self) -> bool:
+        """Whether the client's requests are held back (and, if it has just fallen behind,
+        start holding them)."""
+        if self.behind_since is not None:
+            return True
+        if self.unsent is None or self.unsent() <= settings.TTS_CLIENT_BACKLOG_BYTES:
+            return False
+        self.behind_since = time.monotonic()
+        self.seen = self.unsent()
+        logger.info("A client is not reading its audio; holding its requests back")
+        self.look_again()
+        return True
+
+    def look_again(self) -> None:
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(
+                RECHECK_SECONDS, lambda: asyncio.ensure_future(self.check())
+            )
+
+    async def check(self) -> None:
+        self.timer = None
+        if self.behind_since is None or self.unsent is None:
+            return
+        unsent = self.unsent()
+        if unsent <= settings.TTS_CLIENT_BACKLOG_BYTES:
+            self.behind_since = None
+            await self.caught_up()
+            return
+        if unsent < self.seen:  # it read some: wait on
+            self.behind_since = time.monotonic()
+        self.seen = unsent
+        if time.monotonic() - self.behind_since < self.timeout:
+            self.look_again()
+            return
+        logger.info(
+            "Closing a client that read none of its audio for %d s (%d bytes unsent)",
+            self.timeout,
+            unsent,
+        )
+        await self.stuck(unsent)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None

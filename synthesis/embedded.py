@@ -10,7 +10,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from .heartbeat import heartbeat_forever, worker_name
-from .messages import WORKER_CHANNEL
+from .messages import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, WORKER_CHANNEL
 from .workers import handle_job
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,6 @@ def workers_running() -> bool:
     """Whether this process's embedded workers listen on the running loop."""
     loop = asyncio.get_running_loop()
     return any(key[0] is loop and not task.done() for key, task in _listeners.items())
-
-
-# Retrying a channel layer that is down (here, and in the consumers): first after this long,
-# doubling up to the maximum, so each is back within LAYER_RETRY_MAX of Redis's return.
-LAYER_RETRY_FIRST = 0.5
-LAYER_RETRY_MAX = 5.0
 
 
 async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:

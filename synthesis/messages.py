@@ -6,7 +6,8 @@ Values are only str, int, float, bool and bytes so that they survive channels-re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from channels.exceptions import ChannelFull
@@ -15,9 +16,10 @@ from django.conf import settings
 if TYPE_CHECKING:
     from channels.layers import BaseChannelLayer
 
+    from protocol.messages import SynthesisRequest
     from voices.lookup import VoiceSettings
 
-    from .protocol import SynthesisRequest
+logger = logging.getLogger(__name__)
 
 # The one channel the synthesis workers listen on (embedded, or `manage.py synthesis_worker`).
 WORKER_CHANNEL: str = settings.TTS_WORKER_CHANNEL
@@ -173,3 +175,36 @@ async def send_retrying(
         else:
             return True
     raise AssertionError("not reached: the last try returns or raises")
+
+
+# Retrying a channel layer that is down (the consumers, the workers): first after this long,
+# doubling up to the maximum, so each is back within LAYER_RETRY_MAX of Redis's return.
+LAYER_RETRY_FIRST = 0.5
+LAYER_RETRY_MAX = 5.0
+
+
+async def receive_riding_out(
+    layer: BaseChannelLayer, channel: str, lost: Callable[[], Awaitable[None]]
+) -> dict[str, Any]:
+    """The next message on `channel`. While the layer fails (Redis is down), `lost` is awaited
+    after each failure and reading is tried again, after a pause that doubles from
+    LAYER_RETRY_FIRST up to LAYER_RETRY_MAX."""
+    pause = LAYER_RETRY_FIRST
+    while True:
+        try:
+            message: dict[str, Any] = await layer.receive(channel)
+        except Exception as error:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Being stopped (the socket closed): channels-redis may turn the cancellation
+                # into a connection error, which is not an outage.
+                raise asyncio.CancelledError from error
+            if pause == LAYER_RETRY_FIRST:
+                logger.warning("Channel layer unavailable (%s); retrying", error)
+            await lost()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LAYER_RETRY_MAX)
+            continue
+        if pause != LAYER_RETRY_FIRST:
+            logger.info("Channel layer available again")
+        return message

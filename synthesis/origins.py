@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.http import is_same_domain
 
-CLOSE_FORBIDDEN_ORIGIN = 4403
+from protocol import CloseCode, ErrorCode
+from protocol.messages import error_message
 
 
 def origin_allowed(origin: str) -> bool:
@@ -58,11 +59,10 @@ async def refuse(receive: Any, send: Any) -> None:
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    error = {
-        "status": "error",
-        "code": "origin_not_allowed",
-        "message": "Pages from this origin may not use this server; the operator can allow it "
-        "with TTS_ALLOWED_ORIGINS.",
-    }
+    error = error_message(
+        ErrorCode.ORIGIN_NOT_ALLOWED,
+        "Pages from this origin may not use this server; the operator can allow it with "
+        "TTS_ALLOWED_ORIGINS.",
+    )
     await send({"type": "websocket.send", "text": json.dumps(error)})
-    await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN_ORIGIN})
+    await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN)})

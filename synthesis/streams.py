@@ -38,6 +38,10 @@ class ChunkLimits:
 # at the workers at a time (RequestStream.take_dispatchable).
 FAR_AHEAD_SECONDS = 10.0
 
+# Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
+# one being dispatched count at most this long, so a due time is never later than the need.
+SECONDS_PER_CHAR_AT_LEAST = 1 / 30
+
 
 @dataclass
 class RequestStream:
@@ -55,13 +59,13 @@ class RequestStream:
     output_format: str
     # The job every chunk is sent with, with its own index and text (synthesis/messages.py).
     job: SynthesizeJob | None = None
-    # The loop timer that fails the request if it makes no progress (owned by the consumer).
+    # The loop timer that fails the request if it makes no progress (synthesis/recovery.py).
     deadline: asyncio.TimerHandle | None = None
     # A text stream (`continue: true`) stays open for more text until a message ends it.
     open: bool = False
     # Text received but not chunked yet: the sentence still being written.
     buffer: str = ""
-    characters: int = 0  # all the text received, for the key's usage (counted by the consumer)
+    characters: int = 0  # all the text received, for the key's usage
     pause_seconds: float = 0.0  # the SSML breaks asked for so far (bounded per request)
     # Seconds without new text after which the buffer is spoken anyway (max_buffer_flush_ms).
     flush_after: float | None = None
@@ -86,6 +90,32 @@ class RequestStream:
     held_by: dict[int, str] = field(default_factory=dict)
     # Whether the request already waited a deadline longer for busy workers.
     waited: bool = False
+
+    def audio_in_hand(self) -> float:
+        """Seconds of audio the client has been sent and not played yet (0 before the first)."""
+        if self.first_audio_after is None:
+            return 0.0
+        playing_since = self.started + self.first_audio_after
+        return max(0.0, self.audio_seconds - (time.monotonic() - playing_since))
+
+    def due(self, index: int) -> float:
+        """When the client will need chunk `index`'s audio (wall clock, for the workers' order).
+
+        The first chunk is needed at once. After it, the client plays what it was sent; what it
+        has not played yet, and the chunks before `index` not delivered yet, are how long it
+        may take.
+        """
+        if self.first_audio_after is None:
+            return time.time()
+        ahead = sum(len(text) for text in self.chunks[self.next_deliver : index])
+        return time.time() + self.audio_in_hand() + ahead * SECONDS_PER_CHAR_AT_LEAST
+
+    def sent(self) -> int:
+        """Count one chunk message sent to the client; returns its sequence number."""
+        if self.first_audio_after is None:
+            self.first_audio_after = time.monotonic() - self.started
+        self.sequence += 1
+        return self.sequence - 1
 
     @property
     def done(self) -> bool:

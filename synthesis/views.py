@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -8,7 +9,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from speech.engine import SynthesisOptions
+from protocol import CloseCode, ErrorCode
+from protocol.messages import DEFAULT_SAMPLE_RATE, MAX_SPEED, MIN_SPEED
+from speech.engine import SAMPLE_RATES, SynthesisOptions
 from speech.text import script
 from voices.forms import PreviewForm
 from voices.lexicon import aget_lexicon
@@ -24,6 +27,12 @@ def demo_page(request: HttpRequest) -> HttpResponse:
         request,
         "index.html",
         {
+            "protocol": page_protocol(),
+            "sample_rates": SAMPLE_RATES,
+            "default_sample_rate": DEFAULT_SAMPLE_RATE,
+            "max_text_chars": settings.TTS_MAX_TEXT_CHARS,
+            "min_speed": MIN_SPEED,
+            "max_speed": MAX_SPEED,
             "timeout_default": settings.TTS_TIMEOUT_DEFAULT,
             "timeout_min": settings.TTS_TIMEOUT_MIN,
             "timeout_max": settings.TTS_TIMEOUT_MAX,
@@ -31,6 +40,14 @@ def demo_page(request: HttpRequest) -> HttpResponse:
             "staff": request.user.is_active and request.user.is_staff,
         },
     )
+
+
+def page_protocol() -> dict[str, Any]:
+    """What the demo page's script needs to know of the protocol, from its one definition."""
+    return {
+        "close_codes": {code.name: code.value for code in CloseCode},
+        "error_codes": {code.name: code.value for code in ErrorCode},
+    }
 
 
 @require_POST

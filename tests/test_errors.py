@@ -115,6 +115,7 @@ async def test_it_answers_voice_not_found_for_an_unknown_voice(connect):
         "request_id": "v",
         "code": "voice_not_found",
         "message": "There is no voice 'nobody'; GET /api/voices/ lists the voices.",
+        "field": "voice_id",
     }
     await assert_still_serves(socket)
 

@@ -8,8 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speech.engine.audio import SAMPLE_RATES
-from synthesis.protocol import (
+from protocol.messages import (
     MAX_SPEED,
     MIN_SPEED,
     OUTPUT_FORMATS,
@@ -19,6 +18,7 @@ from synthesis.protocol import (
     SynthesisRequest,
     parse_message,
 )
+from speech.engine.audio import SAMPLE_RATES
 
 from .conftest import receive_until_end
 

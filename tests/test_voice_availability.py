@@ -162,6 +162,7 @@ async def test_a_request_for_an_unavailable_voice_is_refused_at_once_with_the_re
         "message": "Voice 'joe2' exists but is unavailable: its model file is missing. An "
         "operator must restore or re-import it; GET /api/voices/ lists the voices that can be "
         "used.",
+        "field": "voice_id",
     }
     await socket.send_json_to({"text": "Still here.", "voice_id": "joe"})
     assert (await receive_until_end(socket))[-1]["status"] == "complete"

@@ -3,6 +3,8 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  // The protocol's close and error codes, from the server (synthesis/views.py).
+  const {close_codes: CLOSE, error_codes: CODE} = JSON.parse($("tts-protocol").textContent);
   const form = $("speak-form");
   const inputs = {
     text: $("text"), voice: $("voice"), speed: $("speed"), sample_rate: $("sample-rate"),
@@ -22,26 +24,31 @@
 
   // Errors a person can act on, shown next to the control at fault.
   const MESSAGES = {
-    voice_not_found: "This voice is no longer available. The list has been refreshed; pick another.",
-    text_too_long: "The text is too long for one request. Shorten it or split it.",
-    server_busy: "The server is busy right now. Try again in a moment.",
-    synthesis_failed: "The voice could not speak this text. Try again, or try other text.",
-    too_many_concurrent_requests: "Wait for the current speech to finish, or press Stop.",
-    too_many_requests: "This key has started too many requests this minute. Wait a little.",
-    too_many_connections: "This key has too many connections open. Close another tab or client.",
-    message_too_large: "The text is too long for one message. Shorten it or split it.",
-    buffer_full: "Too much text without a sentence end. Press Enter to speak it.",
-    origin_not_allowed: "This page may not use the server from here. Open it from the server.",
-    invalid_json: "The page sent something the server could not read. Reload the page.",
+    [CODE.VOICE_NOT_FOUND]: "This voice is no longer available. The list has been refreshed; pick another.",
+    [CODE.TEXT_TOO_LONG]: "The text is too long for one request. Shorten it or split it.",
+    [CODE.SERVER_BUSY]: "The server is busy right now. Try again in a moment.",
+    [CODE.SYNTHESIS_FAILED]: "The voice could not speak this text. Try again, or try other text.",
+    [CODE.TOO_MANY_CONCURRENT_REQUESTS]: "Wait for the current speech to finish, or press Stop.",
+    [CODE.TOO_MANY_REQUESTS]: "This key has started too many requests this minute. Wait a little.",
+    [CODE.TOO_MANY_CONNECTIONS]: "This key has too many connections open. Close another tab or client.",
+    [CODE.MESSAGE_TOO_LARGE]: "The text is too long for one message. Shorten it or split it.",
+    [CODE.BUFFER_FULL]: "Too much text without a sentence end. Press Enter to speak it.",
+    [CODE.ORIGIN_NOT_ALLOWED]: "This page may not use the server from here. Open it from the server.",
+    [CODE.INVALID_JSON]: "The page sent something the server could not read. Reload the page.",
   };
   const UNAUTHORIZED = {
     key: "The server did not accept this API key. Check it, or ask for a new one.",
     staff: "Your sign-in has expired. Log in again, then reload the page.",
   };
+  // The control for each message field the server may name in an error (`field`)...
+  const INPUT_OF_FIELD = {
+    text: "text", voice_id: "voice", speed: "speed", sample_rate: "sample_rate", timeout: "timeout",
+  };
+  // ...and for the errors that name none but are about one.
   const FIELD_OF_CODE = {
-    voice_not_found: "voice", text_too_long: "text", message_too_large: "text", buffer_full: "text",
-    invalid_timeout: "timeout", unauthorized: auth === "key" ? "api-key" : "general",
-    missing_key: "api-key",
+    [CODE.TEXT_TOO_LONG]: "text", [CODE.MESSAGE_TOO_LARGE]: "text", [CODE.BUFFER_FULL]: "text",
+    [CODE.UNAUTHORIZED]: auth === "key" ? "api-key" : "general",
+    missing_key: "api-key",  // the page's own: Speak with no key typed in
   };
 
   // What the browser tests read: what arrived, what was scheduled, what is playing, what was shown.
@@ -54,21 +61,12 @@
   let request = null;         // the request being spoken
 
   function fieldOf(error) {
-    if (FIELD_OF_CODE[error.code]) {
-      return FIELD_OF_CODE[error.code];
-    }
-    // SSML the server cannot speak: "SSML tag <prosody> is not supported...", "<break ...".
-    if (error.code === "invalid_request" && /SSML|^</.test(error.message)) {
-      return "text";
-    }
-    // The server names the field first: "speed must be from 0.5 to 2.0, not 3."
-    const named = Object.keys(inputs).find((name) => error.message.startsWith(name + " "));
-    return named || (error.message.startsWith("voice_id") ? "voice" : "general");
+    return INPUT_OF_FIELD[error.field] || FIELD_OF_CODE[error.code] || "general";
   }
 
   function showError(error) {
     const field = fieldOf(error);
-    const words = error.code === "unauthorized" ? UNAUTHORIZED[auth] : MESSAGES[error.code];
+    const words = error.code === CODE.UNAUTHORIZED ? UNAUTHORIZED[auth] : MESSAGES[error.code];
     $(`${field}-error`).textContent = words || error.message;
     if (inputs[field]) {
       inputs[field].setAttribute("aria-invalid", "true");
@@ -168,15 +166,15 @@
     socket = null;
     demo.closes.push(event.code);
     finish();
-    if (event.code === 4408) {
+    if (event.code === CLOSE.IDLE) {
       setConnection("closed", `Closed after ${socketTimeout} seconds without activity. ` +
         "Press Speak or Reconnect to open it again.");
       $("reconnect").hidden = false;
-    } else if (event.code === 4400) {
+    } else if (event.code === CLOSE.BAD_PARAMETERS) {
       setConnection("closed", "The server refused the connection settings.");
-    } else if (event.code === 4401) {
+    } else if (event.code === CLOSE.UNAUTHORIZED) {
       setConnection("closed", "Not connected: the server needs a valid API key.");
-    } else if (event.code === 4403 || event.code === 4429) {
+    } else if (event.code === CLOSE.FORBIDDEN_ORIGIN || event.code === CLOSE.TOO_MANY_CONNECTIONS) {
       setConnection("closed", "The server refused the connection.");
     } else {
       setConnection("closed", "Not connected");
@@ -191,7 +189,7 @@
   function receive(message) {
     demo.log.push({status: message.status, request_id: message.request_id, code: message.code});
     if (message.status === "error" && !message.request_id) {
-      if (message.code !== "timeout") {
+      if (message.code !== CODE.TIMEOUT) {
         showError(message);  // e.g. invalid_timeout, before the socket closes
       }
       return;
@@ -207,7 +205,7 @@
       finish();
     } else if (message.status === "error") {
       showError(message);
-      if (message.code === "voice_not_found") {
+      if (message.code === CODE.VOICE_NOT_FOUND) {
         loadVoices();
       }
       finish();

@@ -1,7 +1,7 @@
-"""The WebSocket protocol: parsing client messages and building server messages.
+"""Client messages parsed, server messages built (docs/protocol.md is the contract).
 
-docs/protocol.md is the contract. Every problem with a client message is raised as a
-ClientError carrying the protocol's error code; the consumer turns it into one error message.
+Every problem with a client message is raised as a ClientError carrying the protocol's error
+code and, where one is at fault, the field; the server answers it with one error message.
 """
 
 from __future__ import annotations
@@ -17,22 +17,7 @@ from urllib.parse import parse_qs
 from speech.engine.audio import SAMPLE_RATES
 from speech.text.script import strip_markers
 
-
-class ClientError(Exception):
-    """A problem with what the client sent, answered with an error message."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        self.retry_after = retry_after  # seconds, for server_busy
+from .codes import ClientError, ErrorCode
 
 
 @dataclass(frozen=True)
@@ -107,9 +92,10 @@ def parse_timeout(query_string: bytes, default: int, minimum: int, maximum: int)
     value = values[-1]
     if not re.fullmatch(r"[0-9]{1,6}", value) or not minimum <= int(value) <= maximum:
         raise ClientError(
-            "invalid_timeout",
+            ErrorCode.INVALID_TIMEOUT,
             f"timeout must be a whole number of seconds from {minimum} to {maximum}, "
             f"not {shown(value)}.",
+            field="timeout",
         )
     return int(value)
 
@@ -125,11 +111,13 @@ def parse_message(text_data: str, max_text_chars: int) -> ClientMessage:
     try:
         data = json.loads(text_data)
     except ValueError as error:
-        raise ClientError("invalid_json", f"The message is not valid JSON: {error}.") from None
+        raise ClientError(
+            ErrorCode.INVALID_JSON, f"The message is not valid JSON: {error}."
+        ) from None
     except RecursionError:
-        raise ClientError("invalid_json", "The message nests JSON too deeply.") from None
+        raise ClientError(ErrorCode.INVALID_JSON, "The message nests JSON too deeply.") from None
     if not isinstance(data, dict):
-        raise ClientError("invalid_request", "A message must be a JSON object.")
+        raise ClientError(ErrorCode.INVALID_REQUEST, "A message must be a JSON object.")
     _refuse_lone_surrogates(data)
 
     request_id = _request_id(data)
@@ -156,9 +144,10 @@ def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
                 string.encode("utf-8")
             except UnicodeEncodeError as error:
                 raise ClientError(
-                    "invalid_request",
+                    ErrorCode.INVALID_REQUEST,
                     f"{label} holds a lone UTF-16 surrogate (\\u{ord(string[error.start]):x}) "
                     f"at character {error.start}; send valid Unicode text.",
+                    field=name,
                 ) from None
 
 
@@ -168,8 +157,9 @@ def _request_id(data: dict[str, Any]) -> str | None:
         return None
     if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
         raise ClientError(
-            "invalid_request",
+            ErrorCode.INVALID_REQUEST,
             "request_id must be 1 to 128 characters from A-Z, a-z, 0-9, '_', '.' and '-'.",
+            field="request_id",
         )
     return request_id
 
@@ -180,12 +170,17 @@ def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessag
         return KeepAlive()
     if kind == "cancel":
         if request_id is None:
-            raise ClientError("invalid_request", "cancel needs the request_id to cancel.")
+            raise ClientError(
+                ErrorCode.INVALID_REQUEST,
+                "cancel needs the request_id to cancel.",
+                field="request_id",
+            )
         return Cancel(request_id)
     raise ClientError(
-        "invalid_request",
+        ErrorCode.INVALID_REQUEST,
         f"Unknown message type {shown(kind)}; the types are 'cancel' and 'keepalive'.",
         request_id,
+        field="type",
     )
 
 
@@ -194,46 +189,61 @@ def _parse_synthesis(
 ) -> SynthesisRequest:
     unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
     if unknown:
-        raise ClientError("invalid_request", f"Unknown field {shown(unknown[0])}.")
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST, f"Unknown field {shown(unknown[0])}.", field=unknown[0]
+        )
     if "text" not in data:
-        raise ClientError("invalid_request", "text is required.")
+        raise ClientError(ErrorCode.INVALID_REQUEST, "text is required.", field="text")
     text = _typed(data, "text", str, "a string")
     if len(text) > max_text_chars:
         raise ClientError(
-            "text_too_long",
+            ErrorCode.TEXT_TOO_LONG,
             f"text has {len(text)} characters; the limit is {max_text_chars} per message. "
             "Split it into several messages.",
+            field="text",
         )
     voice_id = _optional(data, "voice_id", str, "a string")
 
     speed = data.get("speed")
     if speed is not None:
         if isinstance(speed, bool) or not isinstance(speed, int | float):
-            raise ClientError("invalid_request", "speed must be a number.")
+            raise ClientError(ErrorCode.INVALID_REQUEST, "speed must be a number.", field="speed")
         if not MIN_SPEED <= speed <= MAX_SPEED:
             raise ClientError(
-                "invalid_request", f"speed must be from {MIN_SPEED} to {MAX_SPEED}, not {speed}."
+                ErrorCode.INVALID_REQUEST,
+                f"speed must be from {MIN_SPEED} to {MAX_SPEED}, not {speed}.",
+                field="speed",
             )
         speed = float(speed)
 
     sample_rate = data.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if isinstance(sample_rate, bool) or sample_rate not in SAMPLE_RATES:
         rates = ", ".join(str(rate) for rate in SAMPLE_RATES)
-        raise ClientError("invalid_request", f"sample_rate must be one of {rates}.")
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST, f"sample_rate must be one of {rates}.", field="sample_rate"
+        )
 
     output_format = data.get("output_format", "pcm")
     if output_format not in OUTPUT_FORMATS:
         raise ClientError(
-            "invalid_request", f"output_format must be one of {', '.join(OUTPUT_FORMATS)}."
+            ErrorCode.INVALID_REQUEST,
+            f"output_format must be one of {', '.join(OUTPUT_FORMATS)}.",
+            field="output_format",
         )
 
     flush_after = data.get("max_buffer_flush_ms")
     if flush_after is not None:
         if isinstance(flush_after, bool) or not isinstance(flush_after, int | float):
-            raise ClientError("invalid_request", "max_buffer_flush_ms must be a number.")
+            raise ClientError(
+                ErrorCode.INVALID_REQUEST,
+                "max_buffer_flush_ms must be a number.",
+                field="max_buffer_flush_ms",
+            )
         if not 0 <= flush_after <= 60_000:
             raise ClientError(
-                "invalid_request", "max_buffer_flush_ms must be from 0 (off) to 60000."
+                ErrorCode.INVALID_REQUEST,
+                "max_buffer_flush_ms must be from 0 (off) to 60000.",
+                field="max_buffer_flush_ms",
             )
 
     return SynthesisRequest(
@@ -256,7 +266,7 @@ def _parse_synthesis(
 def _typed(data: dict[str, Any], field: str, kind: type, description: str) -> Any:
     value = data[field]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ClientError("invalid_request", f"{field} must be {description}.")
+        raise ClientError(ErrorCode.INVALID_REQUEST, f"{field} must be {description}.", field=field)
     return value
 
 
@@ -309,13 +319,26 @@ def cancelled_message(request_id: str) -> dict[str, Any]:
 
 
 def error_message(
-    code: str, message: str, request_id: str | None = None, retry_after: float | None = None
+    code: ErrorCode,
+    message: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    field: str | None = None,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {"status": "error"}
     if request_id is not None:
         payload["request_id"] = request_id
-    payload["code"] = code
+    payload["code"] = str(code)
     payload["message"] = message
+    if field is not None:
+        payload["field"] = field
     if retry_after is not None:
         payload["retry_after"] = retry_after
     return payload
+
+
+def client_error_message(error: ClientError) -> dict[str, Any]:
+    """The error message that answers `error`."""
+    return error_message(
+        error.code, error.message, error.request_id, error.retry_after, error.field
+    )

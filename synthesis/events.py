@@ -1,0 +1,111 @@
+"""What a Session hands its transport to deliver, and what it asks of that transport.
+
+A Session (session.py) knows nothing of WebSockets: it returns these events through an
+Outlet. The WebSocket consumer sends each as the protocol message `message()` builds; an HTTP
+view could write the audio bytes of `Audio` as they come and stop at the first final event.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from protocol import ClientError
+from protocol.messages import (
+    cancelled_message,
+    chunk_message,
+    client_error_message,
+    complete_message,
+    word_timestamp_message,
+)
+
+from .messages import WordStamp
+
+
+@dataclass(frozen=True)
+class Audio:
+    """The next piece of a request's audio, in its output format (the first WAV one starts
+    with the header), numbered from 0 by `sequence`."""
+
+    request_id: str
+    audio: bytes
+    sequence: int
+    sample_rate: int
+    output_format: str
+    final = False
+
+    def message(self) -> dict[str, Any]:
+        audio = base64.b64encode(self.audio).decode("ascii")
+        return chunk_message(
+            self.request_id, audio, self.sequence, self.sample_rate, self.output_format
+        )
+
+
+@dataclass(frozen=True)
+class Words:
+    """Words whose sound ends in the audio delivered so far, in seconds from the request's
+    start."""
+
+    request_id: str
+    words: Sequence[WordStamp]
+    final = False
+
+    def message(self) -> dict[str, Any]:
+        return word_timestamp_message(self.request_id, self.words)
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The request's audio has all been delivered."""
+
+    request_id: str
+    audio_seconds: float
+    chunks: int
+    final = True
+
+    def message(self) -> dict[str, Any]:
+        return complete_message(self.request_id, self.audio_seconds, self.chunks)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The client cancelled the request: nothing more comes for it."""
+
+    request_id: str
+    final = True
+
+    def message(self) -> dict[str, Any]:
+        return cancelled_message(self.request_id)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An error: a request's last event when the error names one, else about a message."""
+
+    error: ClientError
+
+    @property
+    def final(self) -> bool:
+        return self.error.request_id is not None
+
+    def message(self) -> dict[str, Any]:
+        return client_error_message(self.error)
+
+
+Event = Audio | Words | Complete | Cancelled | Failed
+
+
+class Outlet(Protocol):
+    """The transport a Session delivers through."""
+
+    async def deliver(self, event: Event) -> None:
+        """Send `event` to the client."""
+
+    def behind(self) -> bool:
+        """Whether the client is not reading what it was sent: nothing more is dispatched for
+        it until the outlet calls Session.resume()."""
+
+    def changed(self) -> None:
+        """Requests started or ended, or began or stopped waiting for audio (the idle clock)."""

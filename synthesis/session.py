@@ -1,0 +1,391 @@
+"""A Session: one client's synthesis requests, from their text to their audio, in order.
+
+It is fed the client's parsed messages (`take`) and the workers' replies (`on_worker`), and it
+delivers events (events.py) through its Outlet. It knows nothing of the transport: the
+WebSocket consumer drives one per socket. Per request it keeps a RequestStream (streams.py):
+the text buffer, the chunks, the window of chunks at the workers, and the audio put back in
+order. Recovery (recovery.py) watches for requests that stop making progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+from django.conf import settings
+
+from access import guard
+from protocol import ClientError, ErrorCode
+from protocol.messages import Cancel, ClientMessage, SynthesisRequest, shown
+from speech.engine import encode, streaming_wav_header, unknown_phonemes
+from speech.languages import language_matches
+from speech.text.pieces import SpokenText, spoken_pieces
+from speech.text.ssml import SSMLError
+from voices.lookup import aget_voice_settings
+
+from . import draining
+from .admission import load
+from .cancellation import mark_cancelled
+from .events import Audio, Cancelled, Complete, Event, Failed, Outlet, Words
+from .messages import WORKER_CHANNEL, SynthesizeJob, send_retrying, synthesize_job
+from .recovery import Recovery
+from .streams import ChunkLimits, RequestStream
+
+logger = logging.getLogger(__name__)
+
+INVALID = ErrorCode.INVALID_REQUEST
+
+
+class Session:
+    """One client's requests, by request id (a socket may run several at once)."""
+
+    def __init__(
+        self, outlet: Outlet, layer: BaseChannelLayer, reply_channel: str, client: guard.Client
+    ) -> None:
+        self.outlet = outlet
+        self.layer = layer
+        self.reply_channel = reply_channel  # where the workers send this session's audio
+        self.client = client
+        self.requests: dict[str, RequestStream] = {}
+        self.recovery = Recovery(self)
+
+    @property
+    def owes_audio(self) -> bool:
+        """Whether a request waits for audio (an open text stream with no text does not)."""
+        return any(stream.owes_audio for stream in self.requests.values())
+
+    def current(self, stream: RequestStream) -> bool:
+        """Whether `stream` is still the request under its id (not ended)."""
+        return self.requests.get(stream.request_id) is stream
+
+    # The client's messages.
+
+    async def take(self, message: ClientMessage) -> None:
+        """Act on one client message; a problem with it raises ClientError."""
+        if isinstance(message, Cancel):
+            stream = self.requests.get(message.request_id)
+            if stream is None:
+                raise ClientError(
+                    INVALID,
+                    f"There is no request {message.request_id!r} in progress.",
+                    message.request_id,
+                )
+            await self.end(stream, Cancelled(message.request_id))
+        elif isinstance(message, SynthesisRequest):
+            stream = self.open_stream_for(message)
+            if stream is not None:
+                await self.add_text(stream, message, self.pieces(stream, message.text))
+            elif not message.blank or message.flush:
+                await self.start(message)
+            # else: whitespace alone only keeps the connection open
+
+    def open_stream_for(self, request: SynthesisRequest) -> RequestStream | None:
+        """The open text stream a message continues: the one it names, or the only one."""
+        if request.named:
+            stream = self.requests.get(request.request_id)
+            return stream if stream is not None and stream.open else None
+        open_streams = [stream for stream in self.requests.values() if stream.open]
+        if len(open_streams) > 1:
+            raise ClientError(INVALID, "Several text streams are open; name one with request_id.")
+        return open_streams[0] if open_streams else None
+
+    async def start(self, request: SynthesisRequest) -> None:
+        """Check a new request against this session and its voice, then start dispatching."""
+        if request.request_id in self.requests:
+            message = f"Request {request.request_id!r} is still in progress."
+            raise ClientError(INVALID, message, field="request_id")
+        if draining.draining:
+            raise ClientError(
+                ErrorCode.SERVER_BUSY,
+                "This server is shutting down; reconnect to continue elsewhere.",
+            )
+        if request.voice_id is None:
+            raise ClientError(INVALID, "voice_id is required.", field="voice_id")
+        if len(self.requests) >= settings.TTS_MAX_REQUESTS_PER_CONNECTION:
+            raise ClientError(
+                ErrorCode.TOO_MANY_CONCURRENT_REQUESTS,
+                f"This connection already runs {len(self.requests)} requests, its limit; "
+                "wait for one to complete.",
+            )
+        voice = await aget_voice_settings(request.voice_id)
+        if voice is None:
+            raise ClientError(
+                ErrorCode.VOICE_NOT_FOUND,
+                f"There is no voice {shown(request.voice_id)}; GET /api/voices/ lists the voices.",
+                field="voice_id",
+            )
+        if voice.problem is not None:
+            # The code clients already handle for a voice they cannot use; the message says why.
+            raise ClientError(
+                ErrorCode.VOICE_NOT_FOUND,
+                f"Voice {voice.voice_id!r} exists but is unavailable: {voice.problem.public}. "
+                "An operator must restore or re-import it; GET /api/voices/ lists the voices "
+                "that can be used.",
+                field="voice_id",
+            )
+        if request.language and not language_matches(request.language, voice.language):
+            raise ClientError(
+                INVALID,
+                f"language {shown(request.language)} does not match voice "
+                f"{voice.voice_id!r} ({voice.language}).",
+                field="language",
+            )
+        stream = RequestStream(
+            request_id=request.request_id,
+            chunks=[],
+            window=settings.TTS_CHUNKS_IN_FLIGHT,
+            sample_rate=request.sample_rate,
+            output_format=request.output_format,
+        )
+        stream.job = synthesize_job(stream.token, request, voice, self.reply_channel)
+        spoken = self.pieces(stream, request.text)
+        refusal = load.refusal(
+            settings.TTS_ADMISSION_MAX_WAITING, settings.TTS_ADMISSION_MAX_LATE_SECONDS
+        )
+        if refusal is not None:
+            raise ClientError(
+                ErrorCode.SERVER_BUSY, refusal.message, retry_after=refusal.retry_after
+            )
+        await guard.start_request(self.client)
+        self.requests[request.request_id] = stream
+        await self.add_text(stream, request, spoken)
+
+    def pieces(self, stream: RequestStream, text: str) -> SpokenText:
+        """A message's text in pieces for the chunker; SSML that cannot be spoken, or breaks
+        past TTS_MAX_REQUEST_PAUSE_SECONDS in all, raise ClientError."""
+        assert stream.job is not None
+        config_path = stream.job["config_path"]
+        try:
+            spoken = spoken_pieces(
+                text, lambda ipa: unknown_phonemes(ipa, config_path), after=stream.buffer
+            )
+        except SSMLError as error:
+            raise ClientError(INVALID, str(error), field="text") from None
+        # Each break is at most 10 s, but a message may hold hundreds: silence costs the
+        # server little to make and the client a lot to receive.
+        limit = settings.TTS_MAX_REQUEST_PAUSE_SECONDS
+        total = stream.pause_seconds + spoken.pause_seconds
+        if total > limit:
+            raise ClientError(
+                INVALID,
+                f"This request's <break> pauses would add up to {total:g} s; a request may "
+                f"pause for at most {limit:g} s in all.",
+                field="text",
+            )
+        return spoken
+
+    async def add_text(
+        self, stream: RequestStream, request: SynthesisRequest, spoken: SpokenText
+    ) -> None:
+        """Chunk what of the request's text is ready to speak, and dispatch it."""
+        stream.pause_seconds += spoken.pause_seconds
+        stream.characters += len(request.text)
+        for text, pause_after in spoken.pieces:
+            speak_all = pause_after or request.flush or not request.continue_stream
+            stream.add_text(text, speak_all=speak_all, limits=chunk_limits())
+        # Only what still waits for its sentence to end is bounded here; a whole text is
+        # bounded per message (TTS_MAX_TEXT_CHARS) when it is parsed.
+        if len(stream.buffer) > settings.TTS_MAX_BUFFER_CHARS:
+            message = (
+                f"More than {settings.TTS_MAX_BUFFER_CHARS} characters are waiting for a "
+                "sentence to end; send flush: true to speak them."
+            )
+            await self.fail(stream, ErrorCode.BUFFER_FULL, message)
+            return
+        stream.open = request.continue_stream
+        if request.max_buffer_flush_ms is not None:
+            stream.flush_after = request.max_buffer_flush_ms / 1000
+        self.restart_flush_timer(stream)
+        await self.dispatch(stream)
+
+    def restart_flush_timer(self, stream: RequestStream) -> None:
+        """Speak an unfinished sentence after `max_buffer_flush_ms` without new text."""
+        if stream.flush_timer is not None:
+            stream.flush_timer.cancel()
+            stream.flush_timer = None
+        if stream.open and stream.buffer and stream.flush_after:
+            stream.flush_timer = asyncio.get_running_loop().call_later(
+                stream.flush_after, lambda: asyncio.ensure_future(self.flush(stream))
+            )
+
+    async def flush(self, stream: RequestStream) -> None:
+        if self.current(stream):
+            stream.add_text("", speak_all=True, limits=chunk_limits())
+            await self.dispatch(stream)
+
+    # To the workers.
+
+    async def dispatch(self, stream: RequestStream) -> None:
+        """Send the chunks the request's window allows to the workers; finish if none are left."""
+        if stream.done:
+            await self.end(
+                stream, Complete(stream.request_id, stream.audio_seconds, stream.sequence)
+            )
+            return
+        limit = settings.TTS_MAX_REQUEST_AUDIO_SECONDS
+        if stream.audio_seconds >= limit:
+            message = (
+                f"This request reached {limit:g} s of audio, the most one request may make; "
+                "send the rest as a new request."
+            )
+            await self.fail(stream, ErrorCode.TEXT_TOO_LONG, message)
+            return
+        if self.outlet.behind():
+            return  # dispatched again when the client has read its audio (resume)
+        for index, _text in stream.take_dispatchable(stream.audio_in_hand()):
+            if not await self.send_chunk(stream, index, stream.due(index)):
+                return
+        if stream.owes_audio:
+            self.recovery.restart_deadline(stream)
+        elif stream.deadline is not None:
+            stream.deadline.cancel()  # an open stream waiting for text has no deadline
+        self.outlet.changed()
+
+    async def resume(self) -> None:
+        """The client has read its backlog: dispatch what was held back."""
+        for stream in list(self.requests.values()):
+            if self.current(stream):
+                await self.dispatch(stream)
+
+    async def send_chunk(self, stream: RequestStream, index: int, due: float) -> bool:
+        """Hand chunk `index` to the workers; if that fails, end the request with why (False)."""
+        assert stream.job is not None
+        job: SynthesizeJob = {
+            **stream.job,
+            "index": index,
+            "text": stream.chunks[index],
+            "due": due,
+        }
+        try:
+            sent = await send_retrying(
+                self.layer, WORKER_CHANNEL, job, lambda: self.current(stream)
+            )
+        except ChannelFull:
+            problem = "The server has too much to synthesize right now; try again shortly."
+        except Exception:
+            # The channel layer itself failed (Redis is unreachable, ...): this request cannot
+            # go on, but the session and the process can.
+            logger.exception(
+                "Could not send a chunk of request %s to the workers", job["request_id"]
+            )
+            problem = "The synthesis workers cannot be reached right now; try again shortly."
+        else:
+            if sent and self.current(stream):  # not ended while the send awaited
+                load.dispatched(stream.token, index, due)
+            return sent
+        await self.fail(stream, ErrorCode.SERVER_BUSY, problem)
+        return False
+
+    # The workers' replies.
+
+    async def on_worker(self, event: Any) -> None:
+        """A worker's reply (messages.py); replies for an ended run of a request are dropped."""
+        stream = self.requests.get(event["request_id"])
+        if stream is None or stream.token != event["stream"]:
+            return
+        kind = event["type"]
+        if kind == "tts.audio":
+            await self.on_audio(stream, event)
+        elif kind == "tts.started":
+            stream.begun.add(event["index"])
+        elif kind == "tts.taken":
+            self.recovery.taken(stream, event["index"], event["worker"])
+        elif kind == "tts.failed":
+            await self.fail(stream, ErrorCode.SYNTHESIS_FAILED, event["message"])
+
+    async def on_audio(self, stream: RequestStream, event: Any) -> None:
+        """A part of a chunk's audio: deliver what is now in order."""
+        load.arrived(stream.token, event["index"])
+        deliveries = stream.add_part(
+            event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
+        )
+        for delivery in deliveries:
+            if delivery.audio:
+                payload = encode(delivery.audio, stream.output_format)
+                sequence = stream.sent()
+                if sequence == 0 and stream.output_format == "wav":
+                    # The first chunk opens the file: the chunks joined make one WAV stream.
+                    payload = streaming_wav_header(stream.sample_rate) + payload
+                await self.outlet.deliver(
+                    Audio(
+                        stream.request_id,
+                        payload,
+                        sequence,
+                        stream.sample_rate,
+                        stream.output_format,
+                    )
+                )
+            if delivery.words:
+                await self.outlet.deliver(Words(stream.request_id, delivery.words))
+        await self.dispatch(stream)
+
+    # Endings.
+
+    async def fail(self, stream: RequestStream, code: ErrorCode, message: str) -> None:
+        await self.end(stream, Failed(ClientError(code, message, stream.request_id)))
+
+    async def fail_waiting(self, code: ErrorCode, message: str) -> None:
+        """End every request that waits for the workers (their answers cannot arrive)."""
+        for stream in list(self.requests.values()):
+            if stream.owes_audio:
+                await self.fail(stream, code, message)
+
+    async def abort(self, request_id: str | None) -> None:
+        """Something beneath failed while handling a message (the database, Redis, a bug):
+        its request ends with server_busy, and the other requests carry on."""
+        error = ClientError(
+            ErrorCode.SERVER_BUSY,
+            "The server could not handle this message just now; try again shortly.",
+            request_id,
+        )
+        stream = self.requests.get(request_id) if request_id else None
+        if stream is not None:
+            await self.end(stream, Failed(error))
+        else:
+            await self.outlet.deliver(Failed(error))
+
+    async def end(self, stream: RequestStream, event: Event) -> None:
+        """Deliver the request's last event and forget it."""
+        await self.forget(stream)
+        await self.outlet.deliver(event)
+        self.outlet.changed()
+        first_audio = stream.first_audio_after
+        logger.info(
+            "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",
+            stream.request_id,
+            event.error.code if isinstance(event, Failed) else type(event).__name__.lower(),
+            stream.sequence,
+            stream.audio_seconds,
+            "-" if first_audio is None else f"{first_audio * 1000:.0f} ms",
+            (time.monotonic() - stream.started) * 1000,
+        )
+
+    async def forget(self, stream: RequestStream) -> None:
+        """Drop a request: its timers stop, its chunks at the workers are cancelled, and what
+        it used counts against the client's key."""
+        if self.requests.get(stream.request_id) is stream:
+            del self.requests[stream.request_id]
+        load.forget(stream.token)
+        stream.cancel_timers()
+        if stream.in_flight:
+            await mark_cancelled(stream.token)
+        guard.record_usage_soon(self.client, stream.characters, stream.audio_seconds)
+
+    async def close(self) -> None:
+        """The client is gone: forget every request."""
+        self.recovery.stop()
+        for stream in list(self.requests.values()):
+            await self.forget(stream)
+
+
+def chunk_limits() -> ChunkLimits:
+    """The chunk sizes the settings ask for (read per request, so tests can change them)."""
+    return ChunkLimits(
+        first=settings.TTS_FIRST_CHUNK_MAX_CHARS,
+        second=settings.TTS_SECOND_CHUNK_MAX_CHARS,
+        rest=settings.TTS_CHUNK_MAX_CHARS,
+    )
