@@ -31,6 +31,7 @@ from . import draining, protocol
 from .admission import load
 from .backlog import backlog_reader
 from .cancellation import mark_cancelled
+from .draining import drain
 from .embedded import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, ensure_embedded_workers
 from .heartbeat import workers_alive
 from .messages import (
@@ -237,10 +238,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.timeout = settings.TTS_TIMEOUT_DEFAULT
         ensure_embedded_workers()
         await self.accept()
-        if draining.draining:
+        if drain.active:
             await self.close(code=CLOSE_GOING_AWAY)
             return
-        draining.connected(self)
+        drain.connected(self)
         if not await self.admit():
             return
         try:
@@ -296,7 +297,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop the clocks and forget the requests."""
-        draining.disconnected(self)
+        drain.disconnected(self)
         for timer in (self.idle_timer, self.backlog_timer, self.workers_timer):
             if timer is not None:
                 timer.cancel()
@@ -382,7 +383,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             raise ClientError(
                 "invalid_request", f"Request {request.request_id!r} is still in progress."
             )
-        if draining.draining:
+        if drain.active:
             raise ClientError(
                 "server_busy", "This server is shutting down; reconnect to continue elsewhere."
             )
@@ -691,7 +692,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             await mark_cancelled(stream.token)
         await self.send_json(message)
         self.restart_idle_clock()
-        if draining.draining:
+        if drain.active:
             await self.close_when_idle()
         if self.client is not None:
             guard.record_usage_soon(self.client, stream.characters, stream.audio_seconds)

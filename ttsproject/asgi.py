@@ -16,10 +16,11 @@ import threading  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from synthesis.draining import install_signal_handler  # noqa: E402
+from synthesis.draining import drain  # noqa: E402
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import websocket_urlpatterns  # noqa: E402
 from synthesis.workers import preload_voices  # noqa: E402
+from ttsproject.going_away import allow_going_away  # noqa: E402
 from ttsproject.static_files import StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -31,7 +32,8 @@ application = ProtocolTypeRouter(
 
 if threading.current_thread() is threading.main_thread():
     # `manage.py serve` asks Daphne to finish its sockets' requests before stopping.
-    install_signal_handler()
+    drain.install_signal_handler()
+    allow_going_away()
 
 if settings.TTS_PRELOAD_VOICES:
     # In the background, so that the server accepts connections while the voices load.
