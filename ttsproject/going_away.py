@@ -8,6 +8,8 @@ sends any valid code. The web process patches serverClose when it starts
 
 from __future__ import annotations
 
+import functools
+
 from daphne.ws_protocol import WebSocketProtocol
 
 from synthesis.draining import GOING_AWAY
@@ -19,6 +21,7 @@ def allow_going_away() -> None:
     if getattr(original, "allows_going_away", False):
         return
 
+    @functools.wraps(original)  # and keeps it as __wrapped__
     def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
         if code == GOING_AWAY:
             self.sendCloseFrame(code=GOING_AWAY, isReply=False)
