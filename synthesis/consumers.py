@@ -22,8 +22,8 @@ from access import guard
 from protocol import ClientError, CloseCode, ErrorCode
 from protocol.messages import SynthesisRequest, client_error_message, parse_message, parse_timeout
 
-from . import draining
 from .backlog import Backlog, backlog_reader
+from .draining import drain
 from .embedded import ensure_embedded_workers
 from .events import Event, Failed
 from .messages import receive_riding_out
@@ -81,10 +81,10 @@ class TTSConsumer(AsyncWebsocketConsumer):
         """Admit the client (access/guard.py), read `?timeout=`, start the idle clock."""
         ensure_embedded_workers()
         await self.accept()
-        if draining.draining:
+        if drain.active:
             await self.close(code=int(CloseCode.GOING_AWAY))
             return
-        draining.connected(self)
+        drain.connected(self)
         try:
             self.client = await guard.admit(self.scope, self.channel_name, self.key_revoked)
         except guard.Refused as refusal:
@@ -129,7 +129,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         await self.refuse(ClientError(ErrorCode.UNAUTHORIZED, revoked), CloseCode.UNAUTHORIZED)
 
     async def disconnect(self, code: int) -> None:
-        draining.disconnected(self)
+        drain.disconnected(self)
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         if self.backlog is not None:
@@ -194,7 +194,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             self.idle_timer = None
         if self.session is None:
             return
-        if draining.draining and not self.session.requests:
+        if drain.active and not self.session.requests:
             asyncio.ensure_future(self.close_when_idle())
         elif not self.session.owes_audio:
             self.idle_timer = asyncio.get_running_loop().call_later(

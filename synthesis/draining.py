@@ -5,6 +5,9 @@ answers 503, new connections and new requests are turned away, and each socket i
 with 1001 ("going away") as soon as its requests have ended. When the last one is closed the
 process stops itself (SIGTERM, which Daphne handles); whatever is still open when serve's
 grace period runs out is cut off then.
+
+The process has one `Drain`, `drain`; the web process's start-up (ttsproject/server.py) has
+it listen for the signal.
 """
 
 from __future__ import annotations
@@ -14,83 +17,76 @@ import logging
 import os
 import signal
 import weakref
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .consumers import TTSConsumer
+from collections.abc import Callable
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
 DRAIN_SIGNAL = signal.SIGUSR1
-GOING_AWAY = 1001
-
-_consumers: weakref.WeakSet[TTSConsumer] = weakref.WeakSet()
-_loop: asyncio.AbstractEventLoop | None = None
-draining = False
 
 
-def connected(consumer: TTSConsumer) -> None:
-    global _loop
-    _loop = asyncio.get_running_loop()
-    _consumers.add(consumer)
+class Drainable(Protocol):
+    """A socket that draining closes: TTSConsumer."""
 
-
-def disconnected(consumer: TTSConsumer) -> None:
-    _consumers.discard(consumer)
-    if draining and not _consumers:
-        _stop_process()
-
-
-def install_signal_handler() -> None:
-    """Drain on DRAIN_SIGNAL (call once, in the main thread of the web process)."""
-    signal.signal(DRAIN_SIGNAL, _on_signal)
-    _allow_going_away()
-
-
-def _allow_going_away() -> None:
-    """Let Daphne close a socket with 1001, the code the protocol gives a server going down.
-
-    RFC 6455 defines 1001 for exactly this, but autobahn's sendClose, which Daphne calls, only
-    accepts 1000 and the application range 3000-4999. Its lower-level sendCloseFrame sends any
-    valid code.
-    """
-    try:
-        from daphne.ws_protocol import WebSocketProtocol
-    except ImportError:  # not running under Daphne
-        return
-    original = WebSocketProtocol.serverClose
-    if getattr(original, "allows_going_away", False):
-        return
-
-    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
-        if code == GOING_AWAY:
-            self.sendCloseFrame(code=GOING_AWAY, isReply=False)
-        else:
-            original(self, code)
-
-    server_close.allows_going_away = True  # type: ignore[attr-defined]
-    WebSocketProtocol.serverClose = server_close  # type: ignore[method-assign]
-
-
-def _on_signal(signum: int, frame: object) -> None:
-    if _loop is None or _loop.is_closed():
-        _stop_process()  # no socket was ever opened: nothing to finish
-    else:
-        _loop.call_soon_threadsafe(lambda: asyncio.ensure_future(start_draining()))
-
-
-async def start_draining() -> None:
-    global draining
-    if draining:
-        return
-    draining = True
-    logger.info("Draining: finishing the requests of %d sockets, then stopping", len(_consumers))
-    if not _consumers:
-        _stop_process()
-    for consumer in list(_consumers):
-        await consumer.close_when_idle()
+    async def close_when_idle(self) -> None:
+        """Close the socket with 1001 now if no request runs on it, else once none does."""
 
 
 def _stop_process() -> None:
+    """Ask Daphne to stop, as a supervisor would."""
     logger.info("Drained; stopping")
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+class Drain:
+    """The sockets open in this process, and whether they are being drained."""
+
+    def __init__(self, stop: Callable[[], None] = _stop_process) -> None:
+        self._stop = stop
+        self._active = False
+        self._sockets: weakref.WeakSet[Drainable] = weakref.WeakSet()
+        # The loop the sockets live on: the signal arrives between two of its steps.
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether draining has begun: new connections and requests are turned away."""
+        return self._active
+
+    def connected(self, consumer: Drainable) -> None:
+        """Called when a socket is accepted: it is closed when draining begins."""
+        self._loop = asyncio.get_running_loop()
+        self._sockets.add(consumer)
+
+    def disconnected(self, consumer: Drainable) -> None:
+        """Called when a socket closes; the last one to close while draining stops the process."""
+        self._sockets.discard(consumer)
+        if self._active and not self._sockets:
+            self._stop()
+
+    async def begin(self) -> None:
+        """Start draining: each socket closes once its requests have ended."""
+        if self._active:
+            return
+        self._active = True
+        logger.info(
+            "Draining: finishing the requests of %d sockets, then stopping", len(self._sockets)
+        )
+        if not self._sockets:
+            self._stop()
+        for consumer in list(self._sockets):
+            await consumer.close_when_idle()
+
+    def install_signal_handler(self) -> None:
+        """Drain on DRAIN_SIGNAL (call once, in the main thread of the web process)."""
+        signal.signal(DRAIN_SIGNAL, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._stop()  # no socket was ever opened: nothing to finish
+        else:
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.begin()))
+
+
+drain = Drain()

@@ -21,7 +21,7 @@ from django.http import HttpRequest, JsonResponse
 from ttsproject.database import cache_get, in_database_thread
 from voices.lookup import aunavailable_voices
 
-from . import draining
+from .draining import drain
 from .embedded import ensure_embedded_workers, workers_running
 from .heartbeat import HEARTBEAT_KEY, missing_after
 
@@ -41,7 +41,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     # In the embedded mode the workers start with the first connection; a load balancer's
     # first probe is as good a first connection as any.
     ensure_embedded_workers()
-    if draining.draining:
+    if drain.active:
         return JsonResponse({"status": "draining", "checks": {}}, status=503)
     checks = {
         "database": await _check(_database_usable()),

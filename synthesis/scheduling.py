@@ -38,7 +38,8 @@ _EXPRESS_RECHECK_SECONDS = 0.02
 class DeadlineExecutor:
     """A pool of threads that runs the submitted call with the earliest `due` first.
 
-    Calls with equal `due` run in the order they were submitted.
+    Calls with equal `due` run in the order they were submitted. The threads start with the
+    first call submitted: making an executor starts nothing.
     """
 
     def __init__(

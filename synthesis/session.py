@@ -27,9 +27,9 @@ from speech.text.pieces import SpokenText, spoken_pieces
 from speech.text.ssml import SSMLError
 from voices.lookup import aget_voice_settings
 
-from . import draining
 from .admission import load
 from .cancellation import mark_cancelled
+from .draining import drain
 from .events import Audio, Cancelled, Complete, Event, Failed, Outlet, Words
 from .messages import WORKER_CHANNEL, SynthesizeJob, send_retrying, synthesize_job
 from .recovery import Recovery
@@ -98,7 +98,7 @@ class Session:
         if request.request_id in self.requests:
             message = f"Request {request.request_id!r} is still in progress."
             raise ClientError(INVALID, message, field="request_id")
-        if draining.draining:
+        if drain.active:
             raise ClientError(
                 ErrorCode.SERVER_BUSY,
                 "This server is shutting down; reconnect to continue elsewhere.",

@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 ALIGNED_MODELS_DIR = settings.DATA_DIR / "aligned-models"
 
 # Each sentence runs when its turn comes: the one whose audio is needed soonest goes first.
+# Its threads start with the first sentence submitted, not when this module is imported.
 synthesis_threads = DeadlineExecutor(
     settings.TTS_SYNTHESIS_THREADS, "tts-synthesis", express=settings.TTS_EXPRESS_THREADS
 )

@@ -1,4 +1,9 @@
-"""The ASGI application: HTTP through Django, WebSockets to TTSConsumer, workers by channel."""
+"""The ASGI application: HTTP through Django, WebSockets to TTSConsumer, workers by channel.
+
+Importing it starts nothing; the tests import it too. A web process starts its background work
+(the voices loading, draining on SIGUSR1) just before Daphne serves: `start_web_process` in
+ttsproject/server.py.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ttsproject.settings")
 # Django must be set up before anything that imports models.
 django_asgi_app = get_asgi_application()
 
-import threading  # noqa: E402
-
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from synthesis.draining import install_signal_handler  # noqa: E402
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import websocket_urlpatterns  # noqa: E402
-from synthesis.workers import preload_voices  # noqa: E402
 from ttsproject.static_files import StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -28,11 +29,3 @@ application = ProtocolTypeRouter(
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
-
-if threading.current_thread() is threading.main_thread():
-    # `manage.py serve` asks Daphne to finish its sockets' requests before stopping.
-    install_signal_handler()
-
-if settings.TTS_PRELOAD_VOICES:
-    # In the background, so that the server accepts connections while the voices load.
-    threading.Thread(target=preload_voices, name="tts-preload", daemon=True).start()

@@ -1,7 +1,9 @@
 """Daphne as `manage.py serve` runs it: `python -m ttsproject.server [daphne's options] app`.
 
-The same command line as `daphne`, with three differences:
+The same command line as `daphne`, with four differences:
 
+- the web process starts before it serves (start_web_process): the voices load in the
+  background, SIGUSR1 drains (synthesis/draining.py), and sockets can be closed with 1001;
 - the access log leaves secrets out: `?token=` values and API keys (ttsproject/redaction.py);
 - a frame or message over the WebSocket layer's limit gets a close frame with 1009, where
   plain Daphne drops the TCP connection and the client sees 1006;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -20,9 +23,25 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 
+from synthesis.draining import drain
+
+from .going_away import allow_going_away
 from .redaction import redact
 
 APPLICATION = "ttsproject.asgi:application"
+
+
+def start_web_process() -> None:
+    """Start what a web process runs besides serving: call once, in the main thread, with
+    Django set up, before serving. Importing the application starts none of it."""
+    # Imported here: it imports models, and Django is set up by importing the application.
+    from synthesis.workers import preload_voices
+
+    allow_going_away()
+    drain.install_signal_handler()
+    if settings.TTS_PRELOAD_VOICES:
+        # In the background, so that the server accepts connections while the voices load.
+        threading.Thread(target=preload_voices, name="tts-preload", daemon=True).start()
 
 
 def largest_frame() -> int:
@@ -37,7 +56,13 @@ def command(host: str, port: int) -> list[str]:
 
 
 class TTSServer(Server):
-    """Daphne's server with a redacted access log and oversized frames closed with 1009."""
+    """Daphne's server, starting the web process first, with a redacted access log and
+    oversized frames closed with 1009."""
+
+    def run(self) -> None:
+        """Called to serve, once the application is imported: start the process, then Daphne."""
+        start_web_process()
+        super().run()
 
     def protocol_connected(self, protocol: Any) -> None:
         """Called when a connection opens (a WebSocket one once its handshake arrives)."""
