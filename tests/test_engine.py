@@ -91,3 +91,14 @@ def test_an_interrupt_abandons_the_sentence_being_synthesized(engine):
         )
         == 1
     )
+
+
+def test_an_interrupt_that_came_first_stops_the_synthesis_before_it_speaks(engine):
+    interrupt = Interrupt()
+    stopped: list[str] = []
+    interrupt.interrupt()
+    interrupt.when_interrupted(lambda: stopped.append("late stop"))
+    assert stopped == ["late stop"]  # an engine that starts after the interrupt still stops
+    assert (
+        list(engine.synthesize_sentences("Too late.", SynthesisOptions(), False, interrupt)) == []
+    )

@@ -10,8 +10,8 @@ from .audio import (
     streaming_wav_header,
     wav_bytes,
 )
-from .base import Engine, SpokenSentence, SynthesisOptions
-from .piper import Interrupt, PiperEngine, known_phonemes, load_piper_engine, unknown_phonemes
+from .base import Engine, Interrupt, SpokenSentence, SynthesisOptions
+from .piper import PiperEngine, known_phonemes, load_piper_engine, unknown_phonemes
 from .words import WordTiming
 
 __all__ = [

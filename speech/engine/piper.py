@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from piper.voice import AudioChunk
 
 from speech.text.script import Pause, Reading, Script
 
-from .base import SpokenSentence, SynthesisOptions
+from .base import Interrupt, SpokenSentence, SynthesisOptions
 from .loudness import level
 from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
 from .units import cut_sentences, unit_phonemes
@@ -93,32 +93,26 @@ def model_with_alignments(model_path: str | Path, cache_dir: str | Path | None =
     return str(target)
 
 
-class Interrupt:
-    """Lets another thread stop a synthesis in the middle of a sentence.
+class _RunOptions:
+    """onnxruntime's options for the model runs of one synthesis, terminated on its Interrupt.
 
-    onnxruntime checks `RunOptions.terminate` while it runs the model, so `interrupt()` ends
-    the sentence being synthesized within milliseconds instead of after it (0.1-1.5 s).
+    onnxruntime checks `RunOptions.terminate` while it runs the model, so an interrupt ends the
+    sentence being synthesized within milliseconds instead of after it (0.1-1.5 s).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interrupt: Interrupt | None = None) -> None:
         # Runs of short units keep the memory they used, runs of long ones give it back.
         self.run_options = onnxruntime.RunOptions()
         self.shrinking_run_options = onnxruntime.RunOptions()
         self.shrinking_run_options.add_run_config_entry(
             "memory.enable_memory_arena_shrinkage", "cpu:0"
         )
-        # Called by interrupt(), e.g. to drop work that has not started yet.
-        self.on_interrupt: Callable[[], object] | None = None
+        if interrupt is not None:
+            interrupt.when_interrupted(self.terminate)
 
-    def interrupt(self) -> None:
+    def terminate(self) -> None:
         self.run_options.terminate = True
         self.shrinking_run_options.terminate = True
-        if self.on_interrupt is not None:
-            self.on_interrupt()
-
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.run_options.terminate)
 
     def options_for(self, input_feed: Any) -> onnxruntime.RunOptions:
         """The run's options: give back the arena memory the run grew, when it ends, if the
@@ -166,12 +160,12 @@ def _free_large_buffers_to_the_system() -> None:
 _SHRINK_ABOVE_IDS = 81
 
 # For runs that no Interrupt watches (shared: nothing sets their terminate flag).
-_UNWATCHED = Interrupt()
+_UNWATCHED = _RunOptions()
 _calling_thread = threading.local()
 
 
 class _InterruptibleSession:
-    """The voice's session, running with the calling thread's Interrupt's RunOptions.
+    """The voice's session, running with the calling thread's synthesis's RunOptions.
 
     piper calls `session.run(None, inputs)` itself, so the options travel by thread: the
     synthesis generator sets them on the thread that advances it.
@@ -182,8 +176,8 @@ class _InterruptibleSession:
 
     def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
         if run_options is None:
-            interrupt = getattr(_calling_thread, "interrupt", None) or _UNWATCHED
-            run_options = interrupt.options_for(input_feed)
+            runs = getattr(_calling_thread, "runs", None) or _UNWATCHED
+            run_options = runs.options_for(input_feed)
         return self._session.run(output_names, input_feed, run_options)
 
     def __getattr__(self, name: str) -> Any:
@@ -249,8 +243,9 @@ class PiperEngine:
         """
         script = [Reading(word, word) for word in text.split()] if isinstance(text, str) else text
         sentences = self._sentences(script, options, word_timings)
+        runs = _UNWATCHED if interrupt is None else _RunOptions(interrupt)
         while interrupt is None or not interrupt.interrupted:
-            _calling_thread.interrupt = interrupt
+            _calling_thread.runs = runs
             try:
                 sentence = next(sentences, None)
             except Exception:
@@ -258,7 +253,7 @@ class PiperEngine:
                     return  # onnxruntime stopped on the terminate flag
                 raise
             finally:
-                _calling_thread.interrupt = None
+                _calling_thread.runs = None
             if sentence is None:
                 return
             yield sentence
