@@ -20,7 +20,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from access import guard
-from speech.engine import encode, streaming_wav_header, unknown_phonemes
+from speech.engine import PhonemeChecker, encode, phoneme_checker, streaming_wav_header
 from speech.languages import language_matches
 from speech.text.script import Pause
 from speech.text.script import encode as encode_script
@@ -89,7 +89,7 @@ class SpokenText:
     pause_seconds: float = 0.0
 
 
-def spoken_pieces(text: str, config_path: str, after: str) -> SpokenText:
+def spoken_pieces(text: str, unknown_phonemes: PhonemeChecker, after: str) -> SpokenText:
     """A message's text as the chunker takes it, in pieces, each marked if a pause ends it.
 
     Plain text is one piece. An SSML document becomes script items (speech/text/script.py),
@@ -101,7 +101,7 @@ def spoken_pieces(text: str, config_path: str, after: str) -> SpokenText:
     if not is_ssml(text):
         return SpokenText([(text, False)])
     try:
-        items = parse_ssml(text, lambda ipa: unknown_phonemes(ipa, config_path))
+        items = parse_ssml(text, unknown_phonemes)
     except SSMLError as error:
         raise ClientError("invalid_request", str(error)) from None
     pieces: list[tuple[str, bool]] = []
@@ -415,7 +415,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 f"language {protocol.shown(request.language)} does not match voice "
                 f"{voice.voice_id!r} ({voice.language}).",
             )
-        spoken = spoken_pieces(request.text, voice.config_path, after="")
+        spoken = spoken_pieces(request.text, phoneme_checker(voice.engine, voice.config_path), "")
         check_pauses(spoken, 0.0)
         refusal = load.refusal(
             settings.TTS_ADMISSION_MAX_WAITING, settings.TTS_ADMISSION_MAX_LATE_SECONDS
@@ -447,7 +447,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         """
         if spoken is None:
             assert stream.job is not None
-            spoken = spoken_pieces(request.text, stream.job["config_path"], after=stream.buffer)
+            checker = phoneme_checker(stream.job["engine"], stream.job["config_path"])
+            spoken = spoken_pieces(request.text, checker, after=stream.buffer)
             check_pauses(spoken, stream.pause_seconds)
         stream.pause_seconds += spoken.pause_seconds
         stream.characters += len(request.text)

@@ -60,7 +60,7 @@ async def preview_voice(request: HttpRequest) -> HttpResponse:
     lexicon = await aget_lexicon(request.POST.get("voice_id", ""), use_cache=False)
     said = script(data["text"], model.language, lexicon.apply if lexicon else None)
     try:
-        wav = await synthesize_wav(model.model_path, model.config_path, said, options)
+        wav = await synthesize_wav(model.engine, model.model_path, model.config_path, said, options)
     except Exception:
         logger.exception("Preview of %s failed", model)
         return JsonResponse({"error": f"The model {model} could not speak."}, status=500)

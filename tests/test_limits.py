@@ -121,9 +121,10 @@ def test_pauses_add_up_across_a_text_stream(server: Deployment) -> None:
 
 
 def test_breaks_in_a_row_make_one_piece_not_one_chunk_each() -> None:
+    from speech.engine import phoneme_checker
     from synthesis.consumers import spoken_pieces
 
     document = "<speak>One" + '<break time="0ms"/>' * 400 + 'two<break time="1s"/></speak>'
-    spoken = spoken_pieces(document, str(BUNDLED_CONFIG), after="")
+    spoken = spoken_pieces(document, phoneme_checker("piper", str(BUNDLED_CONFIG)), after="")
     assert [pause for _, pause in spoken.pieces] == [True, True]
     assert spoken.pause_seconds == 1.0

@@ -181,7 +181,7 @@ class Pronunciation(models.Model):
     def _phoneme_problem(self) -> str | None:
         """Why the voices this entry is for could not say its phonemes, if they could not."""
         # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
-        from speech.engine import unknown_phonemes
+        from speech.engine import phoneme_checker
 
         if "[" in self.replacement or "]" in self.replacement:
             return "Write the phonemes alone, without [[ ]]."
@@ -193,7 +193,7 @@ class Pronunciation(models.Model):
         problems = []
         for model in voice_models:
             try:
-                unknown = unknown_phonemes(self.replacement, model.config_path)
+                unknown = phoneme_checker(model.engine, model.config_path)(self.replacement)
             except (OSError, ValueError):  # a missing or broken config: the import reports it
                 continue
             if unknown:

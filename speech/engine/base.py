@@ -11,7 +11,6 @@ import numpy as np
 
 from speech.text.script import Script
 
-from .units import DEFAULT_UNIT_PHONEMES
 from .words import WordTiming
 
 
@@ -26,9 +25,6 @@ class SynthesisOptions:
     noise_width: float | None = None
     sentence_silence: float = 0.0  # seconds of extra silence after each sentence
     volume: float = 1.0
-    # The longest unit the voice model is given at once, in phonemes at natural speed: the
-    # model's memory grows with it (units.py).
-    max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,10 @@ class SpokenSentence:
 
     audio: np.ndarray
     words: tuple[WordTiming, ...] = ()
+
+
+# What of some IPA a voice cannot say: each such character once, spaces aside.
+PhonemeChecker = Callable[[str], list[str]]
 
 
 class Interrupt:
@@ -80,7 +80,10 @@ class Interrupt:
 
 
 class Engine(Protocol):
-    """Turns text into speech at `sample_rate`."""
+    """Turns text into speech at `sample_rate`.
+
+    Engines are loaded and their phonemes checked through registry.py, by kind.
+    """
 
     sample_rate: int
 
@@ -99,4 +102,8 @@ class Engine(Protocol):
 
         A script (speech/text/script.py) says readings and pauses; a string is said as is.
         """
+        ...
+
+    def phonemize(self, text: str) -> list[str]:
+        """The IPA phonemes the voice says for `text`, one string per sentence."""
         ...

@@ -25,10 +25,10 @@ from piper.voice import AudioChunk
 
 from speech.text.script import Pause, Reading, Script
 
-from .base import Interrupt, SpokenSentence, SynthesisOptions
+from .base import Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
 from .loudness import level
 from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
-from .units import cut_sentences, unit_phonemes
+from .units import DEFAULT_UNIT_PHONEMES, cut_sentences, unit_phonemes
 from .words import (
     WordTiming,
     count_phoneme_words,
@@ -187,9 +187,12 @@ class _InterruptibleSession:
 class PiperEngine:
     """One loaded Piper voice; `synthesize` may be called from several threads at once."""
 
-    def __init__(self, voice: PiperVoice) -> None:
+    def __init__(self, voice: PiperVoice, max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES) -> None:
         self.voice = voice
         self.sample_rate: int = voice.config.sample_rate
+        # The longest unit the model is given at once, in phonemes at natural speed: the
+        # model's memory grows with it (units.py).
+        self.max_unit_phonemes = max_unit_phonemes
 
     @classmethod
     def load(
@@ -197,11 +200,12 @@ class PiperEngine:
         model_path: str | Path,
         config_path: str | Path,
         threads: int = 1,
-        cache_dir: str | Path | None = None,
+        aligned_dir: str | Path | None = None,
+        max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES,
     ) -> PiperEngine:
         """Load a voice with `threads` onnxruntime threads per synthesis call.
 
-        `cache_dir` keeps the copy of the model with phoneme timings (model_with_alignments).
+        `aligned_dir` keeps the copy of the model with phoneme timings (model_with_alignments).
         """
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -211,13 +215,24 @@ class PiperEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         _free_large_buffers_to_the_system()
         session = onnxruntime.InferenceSession(
-            model_with_alignments(model_path, cache_dir),
+            model_with_alignments(model_path, aligned_dir),
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
         with open(config_path, encoding="utf-8") as config_file:
             config = PiperConfig.from_dict(json.load(config_file))
-        return cls(PiperVoice(session=_InterruptibleSession(session), config=config))
+        voice = PiperVoice(session=_InterruptibleSession(session), config=config)
+        return cls(voice, max_unit_phonemes)
+
+    @classmethod
+    def phoneme_checker(cls, config_path: str | Path) -> PhonemeChecker:
+        """What of some IPA a voice cannot say, checked against its config's phoneme_id_map
+        (read once per config); the model is not loaded."""
+        return functools.partial(_unknown_phonemes, config_path=str(config_path))
+
+    def phonemize(self, text: str) -> list[str]:
+        """The IPA phonemes espeak-ng gives the voice for `text`, one string per sentence."""
+        return ["".join(sentence) for sentence in self.voice.phonemize(text)]
 
     def synthesize(self, text: str | Script, options: SynthesisOptions) -> np.ndarray:
         """Speak `text`; returns mono float32 samples at the voice's native rate."""
@@ -273,7 +288,7 @@ class PiperEngine:
         runs = _runs(script)
         # Each run's sentences as phonemes, cut into units the model can take (units.py).
         limit = unit_phonemes(
-            options.max_unit_phonemes, self.voice.config.length_scale / options.speed
+            self.max_unit_phonemes, self.voice.config.length_scale / options.speed
         )
         phonemized = [
             cut_sentences(self.voice.phonemize(text), limit) if text else [] for text, _, _ in runs
@@ -383,23 +398,6 @@ def _alignments(chunk: AudioChunk) -> list[tuple[str, int]]:
     ]
 
 
-_engines: dict[tuple[str, str, int], PiperEngine] = {}
-_engines_lock = threading.Lock()
-
-
-def load_piper_engine(
-    model_path: str, config_path: str, threads: int = 1, cache_dir: str | Path | None = None
-) -> PiperEngine:
-    """Return the process's one loaded engine for this model, loading it the first time."""
-    key = (model_path, config_path, threads)
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = PiperEngine.load(model_path, config_path, threads, cache_dir)
-            _engines[key] = engine
-        return engine
-
-
 @functools.cache
 def known_phonemes(config_path: str) -> frozenset[str]:
     """The phonemes a Piper voice can say: the keys of its config's phoneme_id_map.
@@ -412,7 +410,7 @@ def known_phonemes(config_path: str) -> frozenset[str]:
     return frozenset(phoneme for phoneme in phoneme_map if phoneme.strip())
 
 
-def unknown_phonemes(ipa: str, config_path: str) -> list[str]:
+def _unknown_phonemes(ipa: str, config_path: str) -> list[str]:
     """The characters of `ipa` (besides spaces) that the voice cannot say, each once."""
     known = known_phonemes(config_path)
     return list(dict.fromkeys(char for char in ipa if not char.isspace() and char not in known))
