@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from speech.engine import SynthesisOptions
 from speech.text import script
 from voices.forms import PreviewForm
 from voices.lexicon import aget_lexicon
@@ -46,14 +45,7 @@ async def preview_voice(request: HttpRequest) -> HttpResponse:
             {"error": "Check the highlighted settings.", "fields": errors}, status=400
         )
     data = form.cleaned_data
-    options = SynthesisOptions(
-        speed=data["default_speed"],
-        speaker=data["speaker"],
-        noise_scale=data["noise_scale"],
-        noise_width=data["noise_width"],
-        sentence_silence=data["sentence_silence"],
-        volume=data["volume"],
-    )
+    options = form.instance.synthesis_options()  # the voice as the form has it, unsaved
     model = data["model"]
     # Read as a request would read it: the lexicon (global, and the voice's own once it is
     # saved) and the model language's normalization.

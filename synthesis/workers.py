@@ -71,14 +71,7 @@ def synthesize_sentences(
     engine = voice_engine(
         job["engine"], job["model_path"], job["config_path"], engine_threads(job["index"])
     )
-    options = SynthesisOptions(
-        speed=job["speed"],
-        speaker=job["speaker"],
-        noise_scale=job["noise_scale"],
-        noise_width=job["noise_width"],
-        sentence_silence=job["sentence_silence"],
-        volume=job["volume"],
-    )
+    options = SynthesisOptions(**job["options"])
     sentences = engine.synthesize_sentences(said, options, job["word_timestamps"], interrupt)
     for sentence in sentences:
         pcm = float_to_pcm16(resample(sentence.audio, engine.sample_rate, job["sample_rate"]))

@@ -4,6 +4,7 @@ they pronounce particular words."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -11,6 +12,9 @@ from django.db import models
 from django.db.models import Q
 
 from speech.text.script import strip_markers
+
+if TYPE_CHECKING:
+    from speech.engine import SynthesisOptions
 
 
 class VoiceModel(models.Model):
@@ -100,6 +104,20 @@ class Voice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.voice_id})"
+
+    def synthesis_options(self) -> SynthesisOptions:
+        """How the voice speaks, as its engine takes it: at its default speed."""
+        # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
+        from speech.engine import SynthesisOptions
+
+        return SynthesisOptions(
+            speed=self.default_speed,
+            speaker=self.speaker,
+            noise_scale=self.noise_scale,
+            noise_width=self.noise_width,
+            sentence_silence=self.sentence_silence,
+            volume=self.volume,
+        )
 
 
 class Pronunciation(models.Model):
