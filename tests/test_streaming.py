@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from voices.models import Voice
+
 from .conftest import pcm_of, receive_until_end, recognized
 
 PARAGRAPH = (
@@ -126,6 +128,26 @@ async def test_it_speaks_faster_when_asked(connect):
         await socket.send_json_to({"text": text, "voice_id": "joe", "speed": speed})
         lengths[speed] = len(pcm_of(await receive_until_end(socket)))
     assert lengths[1.5] < lengths[1.0] * 0.8
+
+
+async def test_it_speaks_with_the_voices_settings_unless_the_request_sets_the_speed(connect):
+    text = "This sentence is spoken with the voice's own settings."
+
+    async def speak(**request: object) -> np.ndarray:
+        socket = await connect()
+        await socket.send_json_to({"text": text, "voice_id": "joe", **request})
+        return np.frombuffer(pcm_of(await receive_until_end(socket)), dtype="<i2")
+
+    plain = await speak()
+    joe = await Voice.objects.aget(voice_id="joe")
+    joe.default_speed, joe.volume = 1.5, 0.5
+    await joe.asave()  # as the admin saves it: the cached settings are forgotten
+    fast_and_quiet = await speak()
+    asked_for_normal = await speak(speed=1.0)
+    assert fast_and_quiet.size < plain.size * 0.8
+    assert rms_dbfs(fast_and_quiet) < rms_dbfs(plain) - 4  # half the volume: 6 dB less
+    assert asked_for_normal.size == pytest.approx(plain.size, rel=0.1)  # the model varies a little
+    assert rms_dbfs(asked_for_normal) < rms_dbfs(plain) - 4
 
 
 async def test_it_answers_on_the_smallest_compatible_path(connect):

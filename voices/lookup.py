@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ttsproject.database import cache_get, cache_set, in_database_thread
 
 from .availability import Problem, file_problem, load_failure
 from .models import Voice
 
+if TYPE_CHECKING:
+    from speech.engine import SynthesisOptions
+
 logger = logging.getLogger(__name__)
 
-CACHE_PREFIX = "voice-settings:"
+# With a version: settings cached by an older version, in another shape, are not read.
+CACHE_PREFIX = "voice-settings:2:"
 CACHE_SECONDS = 300
 
 
@@ -23,18 +28,11 @@ CACHE_SECONDS = 300
 class VoiceSettings:
     voice_id: str
     language: str
-    engine: str
+    engine: str  # the kind of engine that speaks the model (speech/engine/registry.py)
     model_path: str
     config_path: str
-    native_sample_rate: int
-    speaker: int
-    default_speed: float
-    noise_scale: float | None
-    noise_width: float | None
-    sentence_silence: float
-    volume: float
-    # Why the voice cannot be used now, if it cannot (voices/availability.py). A default, so
-    # that settings cached by an older version still read.
+    options: SynthesisOptions  # at the voice's default speed
+    # Why the voice cannot be used now, if it cannot (voices/availability.py).
     problem: Problem | None = None
 
 
@@ -97,13 +95,7 @@ def _read_voice_settings(voice_id: str) -> VoiceSettings | None:
         engine=model.engine,
         model_path=model.model_path,
         config_path=model.config_path,
-        native_sample_rate=model.sample_rate,
-        speaker=voice.speaker,
-        default_speed=voice.default_speed,
-        noise_scale=voice.noise_scale,
-        noise_width=voice.noise_width,
-        sentence_silence=voice.sentence_silence,
-        volume=voice.volume,
+        options=voice.synthesis_options(),
         problem=problem,
     )
 

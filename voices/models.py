@@ -4,6 +4,7 @@ they pronounce particular words."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -11,6 +12,9 @@ from django.db import models
 from django.db.models import Q
 
 from speech.text.script import strip_markers
+
+if TYPE_CHECKING:
+    from speech.engine import SynthesisOptions
 
 
 class VoiceModel(models.Model):
@@ -101,6 +105,20 @@ class Voice(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.voice_id})"
 
+    def synthesis_options(self) -> SynthesisOptions:
+        """How the voice speaks, as its engine takes it: at its default speed."""
+        # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
+        from speech.engine import SynthesisOptions
+
+        return SynthesisOptions(
+            speed=self.default_speed,
+            speaker=self.speaker,
+            noise_scale=self.noise_scale,
+            noise_width=self.noise_width,
+            sentence_silence=self.sentence_silence,
+            volume=self.volume,
+        )
+
 
 class Pronunciation(models.Model):
     """A lexicon entry: how to say a word or phrase, for one voice or for all of them."""
@@ -181,7 +199,7 @@ class Pronunciation(models.Model):
     def _phoneme_problem(self) -> str | None:
         """Why the voices this entry is for could not say its phonemes, if they could not."""
         # Imported here: the engine brings onnxruntime, which plain Django commands do not need.
-        from speech.engine import unknown_phonemes
+        from speech.engine import phoneme_checker
 
         if "[" in self.replacement or "]" in self.replacement:
             return "Write the phonemes alone, without [[ ]]."
@@ -193,7 +211,7 @@ class Pronunciation(models.Model):
         problems = []
         for model in voice_models:
             try:
-                unknown = unknown_phonemes(self.replacement, model.config_path)
+                unknown = phoneme_checker(model.engine, model.config_path)(self.replacement)
             except (OSError, ValueError):  # a missing or broken config: the import reports it
                 continue
             if unknown:

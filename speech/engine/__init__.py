@@ -10,24 +10,25 @@ from .audio import (
     streaming_wav_header,
     wav_bytes,
 )
-from .base import Engine, SpokenSentence, SynthesisOptions
-from .piper import Interrupt, PiperEngine, known_phonemes, load_piper_engine, unknown_phonemes
+from .base import Engine, Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
+from .registry import ENGINES, UnknownEngine, load_engine, phoneme_checker
 from .words import WordTiming
 
 __all__ = [
+    "ENGINES",
     "SAMPLE_RATES",
     "Engine",
     "Interrupt",
-    "PiperEngine",
+    "PhonemeChecker",
     "SpokenSentence",
     "SynthesisOptions",
+    "UnknownEngine",
     "WordTiming",
     "encode",
     "float_to_pcm16",
-    "known_phonemes",
-    "load_piper_engine",
+    "load_engine",
+    "phoneme_checker",
     "resample",
     "streaming_wav_header",
-    "unknown_phonemes",
     "wav_bytes",
 ]

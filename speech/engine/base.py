@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from speech.text.script import Script
 
-from .units import DEFAULT_UNIT_PHONEMES
 from .words import WordTiming
-
-if TYPE_CHECKING:
-    from .piper import Interrupt
 
 
 @dataclass(frozen=True)
@@ -28,9 +25,6 @@ class SynthesisOptions:
     noise_width: float | None = None
     sentence_silence: float = 0.0  # seconds of extra silence after each sentence
     volume: float = 1.0
-    # The longest unit the voice model is given at once, in phonemes at natural speed: the
-    # model's memory grows with it (units.py).
-    max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES
 
 
 @dataclass(frozen=True)
@@ -45,8 +39,51 @@ class SpokenSentence:
     words: tuple[WordTiming, ...] = ()
 
 
+# What of some IPA a voice cannot say: each such character once, spaces aside.
+PhonemeChecker = Callable[[str], list[str]]
+
+
+class Interrupt:
+    """Lets another thread stop a synthesis, in the middle of a sentence if the engine can.
+
+    The engine says how to stop its own work with `when_interrupted` (Piper sets the flag its
+    model run checks, so the sentence ends within milliseconds instead of after 0.1-1.5 s).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._interrupted = False
+        self._stops: list[Callable[[], object]] = []
+        # Called by interrupt() after the engine's stops, e.g. to drop work not started yet.
+        self.on_interrupt: Callable[[], object] | None = None
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._interrupted = True
+            stops, self._stops = self._stops, []
+        for stop in stops:
+            stop()
+        if self.on_interrupt is not None:
+            self.on_interrupt()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def when_interrupted(self, stop: Callable[[], object]) -> None:
+        """Call `stop` on interrupt(), or now if that has happened already."""
+        with self._lock:
+            if not self._interrupted:
+                self._stops.append(stop)
+                return
+        stop()
+
+
 class Engine(Protocol):
-    """Turns text into speech at `sample_rate`."""
+    """Turns text into speech at `sample_rate`.
+
+    Engines are loaded and their phonemes checked through registry.py, by kind.
+    """
 
     sample_rate: int
 
@@ -65,4 +102,8 @@ class Engine(Protocol):
 
         A script (speech/text/script.py) says readings and pauses; a string is said as is.
         """
+        ...
+
+    def phonemize(self, text: str) -> list[str]:
+        """The IPA phonemes the voice says for `text`, one string per sentence."""
         ...

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,10 @@ from piper.voice import AudioChunk
 
 from speech.text.script import Pause, Reading, Script
 
-from .base import SpokenSentence, SynthesisOptions
+from .base import Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
 from .loudness import level
 from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
-from .units import cut_sentences, unit_phonemes
+from .units import DEFAULT_UNIT_PHONEMES, cut_sentences, unit_phonemes
 from .words import (
     WordTiming,
     count_phoneme_words,
@@ -93,32 +93,26 @@ def model_with_alignments(model_path: str | Path, cache_dir: str | Path | None =
     return str(target)
 
 
-class Interrupt:
-    """Lets another thread stop a synthesis in the middle of a sentence.
+class _RunOptions:
+    """onnxruntime's options for the model runs of one synthesis, terminated on its Interrupt.
 
-    onnxruntime checks `RunOptions.terminate` while it runs the model, so `interrupt()` ends
-    the sentence being synthesized within milliseconds instead of after it (0.1-1.5 s).
+    onnxruntime checks `RunOptions.terminate` while it runs the model, so an interrupt ends the
+    sentence being synthesized within milliseconds instead of after it (0.1-1.5 s).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interrupt: Interrupt | None = None) -> None:
         # Runs of short units keep the memory they used, runs of long ones give it back.
         self.run_options = onnxruntime.RunOptions()
         self.shrinking_run_options = onnxruntime.RunOptions()
         self.shrinking_run_options.add_run_config_entry(
             "memory.enable_memory_arena_shrinkage", "cpu:0"
         )
-        # Called by interrupt(), e.g. to drop work that has not started yet.
-        self.on_interrupt: Callable[[], object] | None = None
+        if interrupt is not None:
+            interrupt.when_interrupted(self.terminate)
 
-    def interrupt(self) -> None:
+    def terminate(self) -> None:
         self.run_options.terminate = True
         self.shrinking_run_options.terminate = True
-        if self.on_interrupt is not None:
-            self.on_interrupt()
-
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.run_options.terminate)
 
     def options_for(self, input_feed: Any) -> onnxruntime.RunOptions:
         """The run's options: give back the arena memory the run grew, when it ends, if the
@@ -166,12 +160,12 @@ def _free_large_buffers_to_the_system() -> None:
 _SHRINK_ABOVE_IDS = 81
 
 # For runs that no Interrupt watches (shared: nothing sets their terminate flag).
-_UNWATCHED = Interrupt()
+_UNWATCHED = _RunOptions()
 _calling_thread = threading.local()
 
 
 class _InterruptibleSession:
-    """The voice's session, running with the calling thread's Interrupt's RunOptions.
+    """The voice's session, running with the calling thread's synthesis's RunOptions.
 
     piper calls `session.run(None, inputs)` itself, so the options travel by thread: the
     synthesis generator sets them on the thread that advances it.
@@ -182,8 +176,8 @@ class _InterruptibleSession:
 
     def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
         if run_options is None:
-            interrupt = getattr(_calling_thread, "interrupt", None) or _UNWATCHED
-            run_options = interrupt.options_for(input_feed)
+            runs = getattr(_calling_thread, "runs", None) or _UNWATCHED
+            run_options = runs.options_for(input_feed)
         return self._session.run(output_names, input_feed, run_options)
 
     def __getattr__(self, name: str) -> Any:
@@ -193,9 +187,12 @@ class _InterruptibleSession:
 class PiperEngine:
     """One loaded Piper voice; `synthesize` may be called from several threads at once."""
 
-    def __init__(self, voice: PiperVoice) -> None:
+    def __init__(self, voice: PiperVoice, max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES) -> None:
         self.voice = voice
         self.sample_rate: int = voice.config.sample_rate
+        # The longest unit the model is given at once, in phonemes at natural speed: the
+        # model's memory grows with it (units.py).
+        self.max_unit_phonemes = max_unit_phonemes
 
     @classmethod
     def load(
@@ -203,11 +200,12 @@ class PiperEngine:
         model_path: str | Path,
         config_path: str | Path,
         threads: int = 1,
-        cache_dir: str | Path | None = None,
+        aligned_dir: str | Path | None = None,
+        max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES,
     ) -> PiperEngine:
         """Load a voice with `threads` onnxruntime threads per synthesis call.
 
-        `cache_dir` keeps the copy of the model with phoneme timings (model_with_alignments).
+        `aligned_dir` keeps the copy of the model with phoneme timings (model_with_alignments).
         """
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -217,13 +215,24 @@ class PiperEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         _free_large_buffers_to_the_system()
         session = onnxruntime.InferenceSession(
-            model_with_alignments(model_path, cache_dir),
+            model_with_alignments(model_path, aligned_dir),
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
         with open(config_path, encoding="utf-8") as config_file:
             config = PiperConfig.from_dict(json.load(config_file))
-        return cls(PiperVoice(session=_InterruptibleSession(session), config=config))
+        voice = PiperVoice(session=_InterruptibleSession(session), config=config)
+        return cls(voice, max_unit_phonemes)
+
+    @classmethod
+    def phoneme_checker(cls, config_path: str | Path) -> PhonemeChecker:
+        """What of some IPA a voice cannot say, checked against its config's phoneme_id_map
+        (read once per config); the model is not loaded."""
+        return functools.partial(_unknown_phonemes, config_path=str(config_path))
+
+    def phonemize(self, text: str) -> list[str]:
+        """The IPA phonemes espeak-ng gives the voice for `text`, one string per sentence."""
+        return ["".join(sentence) for sentence in self.voice.phonemize(text)]
 
     def synthesize(self, text: str | Script, options: SynthesisOptions) -> np.ndarray:
         """Speak `text`; returns mono float32 samples at the voice's native rate."""
@@ -249,8 +258,9 @@ class PiperEngine:
         """
         script = [Reading(word, word) for word in text.split()] if isinstance(text, str) else text
         sentences = self._sentences(script, options, word_timings)
+        runs = _UNWATCHED if interrupt is None else _RunOptions(interrupt)
         while interrupt is None or not interrupt.interrupted:
-            _calling_thread.interrupt = interrupt
+            _calling_thread.runs = runs
             try:
                 sentence = next(sentences, None)
             except Exception:
@@ -258,7 +268,7 @@ class PiperEngine:
                     return  # onnxruntime stopped on the terminate flag
                 raise
             finally:
-                _calling_thread.interrupt = None
+                _calling_thread.runs = None
             if sentence is None:
                 return
             yield sentence
@@ -278,7 +288,7 @@ class PiperEngine:
         runs = _runs(script)
         # Each run's sentences as phonemes, cut into units the model can take (units.py).
         limit = unit_phonemes(
-            options.max_unit_phonemes, self.voice.config.length_scale / options.speed
+            self.max_unit_phonemes, self.voice.config.length_scale / options.speed
         )
         phonemized = [
             cut_sentences(self.voice.phonemize(text), limit) if text else [] for text, _, _ in runs
@@ -388,23 +398,6 @@ def _alignments(chunk: AudioChunk) -> list[tuple[str, int]]:
     ]
 
 
-_engines: dict[tuple[str, str, int], PiperEngine] = {}
-_engines_lock = threading.Lock()
-
-
-def load_piper_engine(
-    model_path: str, config_path: str, threads: int = 1, cache_dir: str | Path | None = None
-) -> PiperEngine:
-    """Return the process's one loaded engine for this model, loading it the first time."""
-    key = (model_path, config_path, threads)
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = PiperEngine.load(model_path, config_path, threads, cache_dir)
-            _engines[key] = engine
-        return engine
-
-
 @functools.cache
 def known_phonemes(config_path: str) -> frozenset[str]:
     """The phonemes a Piper voice can say: the keys of its config's phoneme_id_map.
@@ -417,7 +410,7 @@ def known_phonemes(config_path: str) -> frozenset[str]:
     return frozenset(phoneme for phoneme in phoneme_map if phoneme.strip())
 
 
-def unknown_phonemes(ipa: str, config_path: str) -> list[str]:
+def _unknown_phonemes(ipa: str, config_path: str) -> list[str]:
     """The characters of `ipa` (besides spaces) that the voice cannot say, each once."""
     known = known_phonemes(config_path)
     return list(dict.fromkeys(char for char in ipa if not char.isspace() and char not in known))

@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from speech.engine import load_piper_engine
+from speech.engine import load_engine
 from speech.text import script
 from speech.text.script import Pause, encode
 from speech.text.ssml import SSMLError, is_ssml, parse_ssml
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
         lexicon = async_to_sync(aget_lexicon)(voice.voice_id, use_cache=False)
         said = script(text, voice.language, lexicon.apply if lexicon else None)
-        engine = load_piper_engine(voice.model.model_path, voice.model.config_path)
+        engine = load_engine(voice.model.engine, voice.model.model_path, voice.model.config_path)
         words: list[str] = []
         phonemes: list[str] = []
         for item in said:
@@ -51,7 +51,6 @@ class Command(BaseCommand):
                 phonemes.append(f"<{item.seconds:g} s>")
                 continue
             words.append(item.spoken)
-            sentences = engine.voice.phonemize(item.spoken)
-            phonemes.append(" ".join("".join(sentence) for sentence in sentences))
+            phonemes.append(" ".join(engine.phonemize(item.spoken)))
         self.stdout.write(f"said:     {' '.join(words)}")
         self.stdout.write(f"phonemes: {' '.join(phonemes)}")

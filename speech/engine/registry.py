@@ -1,0 +1,85 @@
+"""The engines by kind, and each voice model loaded once per process.
+
+A voice model names its engine kind ("piper"). Callers load engines and check phonemes here
+and type against `Engine` (base.py), so another kind of engine is one more entry in ENGINES.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from .base import Engine, PhonemeChecker
+from .piper import PiperEngine
+from .units import DEFAULT_UNIT_PHONEMES
+
+
+class EngineKind(Protocol):
+    """An engine class: how to load one of its voice models, and how to check phonemes
+    against a voice without loading its model."""
+
+    def load(
+        self,
+        model_path: str,
+        config_path: str,
+        threads: int,
+        aligned_dir: str | Path | None,
+        max_unit_phonemes: int,
+    ) -> Engine: ...
+
+    def phoneme_checker(self, config_path: str) -> PhonemeChecker: ...
+
+
+ENGINES: dict[str, EngineKind] = {"piper": PiperEngine}
+
+
+class UnknownEngine(ValueError):
+    """A voice model names an engine kind this code does not have."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"There is no engine {kind!r}; the engines are {', '.join(ENGINES)}.")
+
+
+def engine_kind(kind: str) -> EngineKind:
+    try:
+        return ENGINES[kind]
+    except KeyError:
+        raise UnknownEngine(kind) from None
+
+
+_engines: dict[tuple[str, str, str, int, int], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def load_engine(
+    kind: str,
+    model_path: str,
+    config_path: str,
+    threads: int = 1,
+    aligned_dir: str | Path | None = None,
+    max_unit_phonemes: int = DEFAULT_UNIT_PHONEMES,
+) -> Engine:
+    """The process's one engine for this voice model and thread count, loaded the first time.
+
+    `threads` is the engine's threads per synthesis call; the engine is shared by all the
+    process's synthesis threads. `aligned_dir` keeps the copies of models made to report
+    phoneme timings. `max_unit_phonemes` bounds the speech the model is given at once, and so
+    its memory (units.py).
+    """
+    engine_class = engine_kind(kind)
+    key = (kind, model_path, config_path, threads, max_unit_phonemes)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = engine_class.load(
+                model_path, config_path, threads, aligned_dir, max_unit_phonemes
+            )
+            _engines[key] = engine
+        return engine
+
+
+def phoneme_checker(kind: str, config_path: str) -> PhonemeChecker:
+    """What of some IPA the voice cannot say, from its config alone: no model is loaded, so
+    it is cheap enough for the event loop."""
+    return engine_kind(kind).phoneme_checker(config_path)
