@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -50,14 +51,11 @@ class TTSConsumer(AsyncWebsocketConsumer):
     def channel_receive(self) -> Callable[[], Coroutine[Any, Any, dict[str, Any]]]:
         """What channels reads this consumer's layer messages with: one that rides out
         outages (channels sets its own, with which a Redis outage would end the socket)."""
-        return self.receive_from_layer
+        return partial(receive_riding_out, self.channel_layer, self.channel_name, self.layer_lost)
 
     @channel_receive.setter
     def channel_receive(self, value: Any) -> None:
         pass
-
-    async def receive_from_layer(self) -> dict[str, Any]:
-        return await receive_riding_out(self.channel_layer, self.channel_name, self.layer_lost)
 
     async def layer_lost(self) -> None:
         """The requests waiting for workers end with an error the client can act on."""

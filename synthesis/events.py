@@ -20,8 +20,10 @@ from protocol.messages import (
     complete_message,
     word_timestamp_message,
 )
+from speech.engine import encode, streaming_wav_header
 
 from .messages import WordStamp
+from .streams import RequestStream
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,16 @@ class Audio:
     sample_rate: int
     output_format: str
     final = False
+
+    @classmethod
+    def next_of(cls, stream: RequestStream, pcm: bytes) -> Audio:
+        """The request's next piece of audio, from 16-bit PCM."""
+        payload = encode(pcm, stream.output_format)
+        sequence = stream.sent()
+        if sequence == 0 and stream.output_format == "wav":
+            # The first piece opens the file: the pieces joined make one WAV stream.
+            payload = streaming_wav_header(stream.sample_rate) + payload
+        return cls(stream.request_id, payload, sequence, stream.sample_rate, stream.output_format)
 
     def message(self) -> dict[str, Any]:
         audio = base64.b64encode(self.audio).decode("ascii")

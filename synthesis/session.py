@@ -20,12 +20,11 @@ from django.conf import settings
 
 from access import guard
 from protocol import ClientError, ErrorCode
-from protocol.messages import Cancel, ClientMessage, SynthesisRequest, shown
-from speech.engine import encode, phoneme_checker, streaming_wav_header
-from speech.languages import language_matches
+from protocol.messages import Cancel, ClientMessage, SynthesisRequest
+from speech.engine import phoneme_checker
 from speech.text.pieces import SpokenText, spoken_pieces
 from speech.text.ssml import SSMLError
-from voices.lookup import aget_voice_settings
+from voices.lookup import usable_voice
 
 from .admission import load
 from .cancellation import mark_cancelled
@@ -111,29 +110,7 @@ class Session:
                 f"This connection already runs {len(self.requests)} requests, its limit; "
                 "wait for one to complete.",
             )
-        voice = await aget_voice_settings(request.voice_id)
-        if voice is None:
-            raise ClientError(
-                ErrorCode.VOICE_NOT_FOUND,
-                f"There is no voice {shown(request.voice_id)}; GET /api/voices/ lists the voices.",
-                field="voice_id",
-            )
-        if voice.problem is not None:
-            # The code clients already handle for a voice they cannot use; the message says why.
-            raise ClientError(
-                ErrorCode.VOICE_NOT_FOUND,
-                f"Voice {voice.voice_id!r} exists but is unavailable: {voice.problem.public}. "
-                "An operator must restore or re-import it; GET /api/voices/ lists the voices "
-                "that can be used.",
-                field="voice_id",
-            )
-        if request.language and not language_matches(request.language, voice.language):
-            raise ClientError(
-                INVALID,
-                f"language {shown(request.language)} does not match voice "
-                f"{voice.voice_id!r} ({voice.language}).",
-                field="language",
-            )
+        voice = await usable_voice(request.voice_id, request.language)
         stream = RequestStream(
             request_id=request.request_id,
             chunks=[],
@@ -303,20 +280,7 @@ class Session:
         )
         for delivery in deliveries:
             if delivery.audio:
-                payload = encode(delivery.audio, stream.output_format)
-                sequence = stream.sent()
-                if sequence == 0 and stream.output_format == "wav":
-                    # The first chunk opens the file: the chunks joined make one WAV stream.
-                    payload = streaming_wav_header(stream.sample_rate) + payload
-                await self.outlet.deliver(
-                    Audio(
-                        stream.request_id,
-                        payload,
-                        sequence,
-                        stream.sample_rate,
-                        stream.output_format,
-                    )
-                )
+                await self.outlet.deliver(Audio.next_of(stream, delivery.audio))
             if delivery.words:
                 await self.outlet.deliver(Words(stream.request_id, delivery.words))
         await self.dispatch(stream)

@@ -9,6 +9,9 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from protocol import ClientError, ErrorCode
+from protocol.messages import shown
+from speech.languages import language_matches
 from ttsproject.database import cache_get, cache_set, in_database_thread
 
 from .availability import Problem, file_problem, load_failure
@@ -110,3 +113,33 @@ async def aunavailable_voices() -> tuple[int, list[str]]:
         if settings is not None and settings.problem is not None:
             unavailable.append(voice_id)
     return len(voice_ids), unavailable
+
+
+async def usable_voice(voice_id: str, language: str | None = None) -> VoiceSettings:
+    """The settings of the voice a request asks for, or ClientError saying why it cannot have
+    it: no such enabled voice, a voice whose files are missing or broken, or one that does not
+    speak `language`."""
+    voice = await aget_voice_settings(voice_id)
+    if voice is None:
+        raise ClientError(
+            ErrorCode.VOICE_NOT_FOUND,
+            f"There is no voice {shown(voice_id)}; GET /api/voices/ lists the voices.",
+            field="voice_id",
+        )
+    if voice.problem is not None:
+        # The code clients already handle for a voice they cannot use; the message says why.
+        raise ClientError(
+            ErrorCode.VOICE_NOT_FOUND,
+            f"Voice {voice.voice_id!r} exists but is unavailable: {voice.problem.public}. "
+            "An operator must restore or re-import it; GET /api/voices/ lists the voices "
+            "that can be used.",
+            field="voice_id",
+        )
+    if language and not language_matches(language, voice.language):
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            f"language {shown(language)} does not match voice {voice.voice_id!r} "
+            f"({voice.language}).",
+            field="language",
+        )
+    return voice
