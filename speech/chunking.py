@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from speech.text.english import MONTH_NAMES, MONTHS, NAME_SUFFIXES, TITLE_OR_STREET, TITLES
+
 Span = tuple[int, int]
 
 _CLOSERS_CHARS = "\"'”’»)]」』）"
@@ -26,12 +28,19 @@ _OPENERS = "\"'“‘«(["
 # A reading or a pause encoded as one run of private-use characters: never cut inside.
 _MARKER = re.compile("\ue000[^\ue002]*\ue002|\ue004[^\ue005]*\ue005")
 
+# The English abbreviations are the normalizer's (speech/text/english.py), lower-cased.
 # Titles come before a name, so a capitalised word after them still belongs to the sentence.
-_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "e.g", "i.e"})
-# These can end a sentence too, so they only continue it before a lowercase word or a number.
+_TITLES = frozenset(word.lower() for word in (*TITLES, *TITLE_OR_STREET, "Mt")) | {
+    "vs",
+    "e.g",
+    "i.e",
+}
+# These can end a sentence too, so they only continue it before a lowercase word or a number:
+# name suffixes, a few phrases and business words, and the months' abbreviations.
 _ABBREVIATIONS = frozenset(
-    {"etc", "no", "inc", "ltd", "co", "jr", "sr", "approx"}
-    | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+    {word.lower() for word in NAME_SUFFIXES}
+    | {"etc", "approx", "no", "inc", "ltd", "co"}
+    | {name.lower() for name in MONTH_NAMES if name not in MONTHS}
 )
 
 

@@ -211,13 +211,13 @@ def _read_urls(text: str) -> str:
 # Abbreviations -----------------------------------------------------------------------------------
 
 # Titles come before a name and so never end a sentence.
-_TITLES = {"Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor"}
+TITLES = {"Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor"}
 # Name suffixes come after a name and may end a sentence.
-_NAME_SUFFIXES = {"Jr": "Junior", "Sr": "Senior"}
+NAME_SUFFIXES = {"Jr": "Junior", "Sr": "Senior"}
 # A title before a name, or a street type after a street's name.
-_TITLE_OR_STREET = {"Dr": ("Doctor", "Drive"), "St": ("Saint", "Street")}
+TITLE_OR_STREET = {"Dr": ("Doctor", "Drive"), "St": ("Saint", "Street")}
 # Phrases, in any case; only "etc." can end a sentence.
-_PHRASES = {
+PHRASES = {
     "e.g": "for example",
     "i.e": "that is",
     "etc": "et cetera",
@@ -258,17 +258,17 @@ def _read_abbreviations(text: str) -> str:
 
     def expand(match: re.Match[str]) -> str:
         if word := match["word"]:
-            if word in _TITLES:
-                expansion, can_end_sentence = _TITLES[word], False
-            elif word in _NAME_SUFFIXES:
-                expansion, can_end_sentence = _NAME_SUFFIXES[word], True
+            if word in TITLES:
+                expansion, can_end_sentence = TITLES[word], False
+            elif word in NAME_SUFFIXES:
+                expansion, can_end_sentence = NAME_SUFFIXES[word], True
             else:
-                title, street = _TITLE_OR_STREET[word]
+                title, street = TITLE_OR_STREET[word]
                 can_end_sentence = _follows_street_name(match)
                 expansion = street if can_end_sentence else title
         elif phrase := match["phrase"]:
             key = phrase.lower().rstrip(".")
-            expansion, can_end_sentence = _match_case(phrase, _PHRASES[key]), key == "etc"
+            expansion, can_end_sentence = _match_case(phrase, PHRASES[key]), key == "etc"
         else:
             expansion, can_end_sentence = _match_case(match["number"], "number"), False
         return expansion + _closing_period(match, can_end_sentence)
