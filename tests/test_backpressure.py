@@ -16,7 +16,7 @@ import websockets
 
 from synthesis.backlog import backlog_reader
 
-from .conftest import pcm_of
+from .clients import pcm_of
 from .servers import Deployment, deployment
 
 pytestmark = pytest.mark.e2e

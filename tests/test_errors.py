@@ -10,12 +10,12 @@ from channels.testing import WebsocketCommunicator
 
 from voices.models import Voice, VoiceModel
 
-from .conftest import BUNDLED_CONFIG, receive_until_end
+from .clients import receive_until_end, speak
+from .conftest import BUNDLED_CONFIG
 
 
 async def assert_still_serves(socket: WebsocketCommunicator) -> None:
-    await socket.send_json_to({"text": "Still working.", "voice_id": "joe", "request_id": "ok"})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, "Still working.", request_id="ok")
     assert messages[-1]["status"] == "complete", messages[-1]
     assert {m["request_id"] for m in messages} == {"ok"}
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from .conftest import BUNDLED_CONFIG, pcm_of
+from .clients import pcm_of
+from .conftest import BUNDLED_CONFIG
 from .servers import Deployment, deployment, speak_on
 
 pytestmark = pytest.mark.e2e

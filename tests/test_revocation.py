@@ -17,7 +17,8 @@ from channels.testing import WebsocketCommunicator
 from access.keys import create_key
 from access.models import APIKey
 
-from .conftest import receive_until_end, staff_client
+from .clients import receive_until_end
+from .conftest import staff_client
 from .servers import Deployment, deployment, speak_on
 
 pytestmark = pytest.mark.e2e

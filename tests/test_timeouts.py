@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from ttsproject.asgi import application
 
-from .conftest import receive_until_end
+from .clients import speak
 
 
 async def wait_for_idle_close(socket: WebsocketCommunicator, timeout: float = 10) -> dict:
@@ -62,8 +62,7 @@ async def test_it_is_not_idle_while_it_owes_audio(connect):
     # About 60 s of speech: synthesis and delivery take longer than the 2 s timeout.
     text = "Every sentence here is long enough to keep the workers busy for a while. " * 12
     socket = await connect()
-    await socket.send_json_to({"text": text, "voice_id": "joe"})
-    messages = await receive_until_end(socket, timeout=120)
+    messages = await speak(socket, text, timeout=120)
     finished = time.monotonic()
     assert messages[-1]["status"] == "complete"
     assert messages[-1]["data"]["audio_seconds"] > 30
