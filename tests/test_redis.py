@@ -21,13 +21,13 @@ import pytest
 import redis
 import websockets
 
+from .clients import speak
 from .conftest import require_service, service_reachable
 from .servers import (
     ROOT,
     Deployment,
     deployment,
     free_port,
-    speak_on,
     wait_for,
     wait_for_port,
 )
@@ -108,7 +108,7 @@ def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployme
         url = f"ws://127.0.0.1:{redis_deployment.port}/ws/tts/"
         async with websockets.connect(url) as ws:
             await asyncio.sleep(7)
-            return await speak_on(ws, "Still here after a pause.", timeout=30)
+            return await speak(ws, "Still here after a pause.", timeout=30)
 
     messages = asyncio.run(speak_after_a_pause())
     assert messages[-1]["status"] == "complete", messages[-1]
@@ -129,7 +129,7 @@ def speak_through(running: Deployment, during: Callable[[], None]) -> list[dict]
 
     async def exchange() -> list[dict]:
         async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
-            return await speak_on(ws, LONG_TEXT, after_first=call_during)
+            return await speak(ws, LONG_TEXT, after_first=call_during)
 
     return asyncio.run(exchange())
 
@@ -194,7 +194,7 @@ def test_chunks_lost_with_a_killed_worker_are_sent_again_long_before_the_deadlin
 
         async def exchange() -> list[dict]:
             async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/tts/") as ws:
-                return await speak_on(ws, LONG_TEXT, after_first=replace_the_worker)
+                return await speak(ws, LONG_TEXT, after_first=replace_the_worker)
 
         started = time.monotonic()
         messages = asyncio.run(exchange())
@@ -309,13 +309,9 @@ def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_pa
         async def session() -> tuple[list[dict], list[dict], list[dict]]:
             url = f"ws://127.0.0.1:{running.port}/ws/tts/?timeout=60"  # outlasts the outage
             async with websockets.connect(url) as ws:
-
-                async def speak(text: str) -> list[dict]:
-                    return await speak_on(ws, text)
-
-                before = await speak("Everything is fine.")
+                before = await speak(ws, "Everything is fine.")
                 own_redis(False)
-                during = await speak("Is anybody there?")
+                during = await speak(ws, "Is anybody there?")
                 assert running.get("/readyz")[0] == 503
                 own_redis(True)
                 # The worker rides out the outage and reports in again by itself.
@@ -323,7 +319,7 @@ def test_redis_going_away_gives_errors_and_the_server_recovers(own_redis, tmp_pa
                     wait_for, lambda: running.get("/readyz")[0] == 200, 20
                 )
                 assert running.workers[0].poll() is None, "the worker process exited"
-                after = await speak("Back in business, on the same socket.")
+                after = await speak(ws, "Back in business, on the same socket.")
                 return before, during, after
 
         before, during, after = asyncio.run(session())

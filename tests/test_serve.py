@@ -15,8 +15,9 @@ import pytest
 import redis
 import websockets
 
+from .clients import speak
 from .conftest import require_service
-from .servers import ROOT, Deployment, free_port, speak_on, wait_for, wait_for_port
+from .servers import ROOT, Deployment, free_port, wait_for, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -80,7 +81,7 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
         headers = {"Authorization": f"Bearer {running.api_key}"}
         url = f"ws://127.0.0.1:{running.port}/ws/tts/"
         async with websockets.connect(url, additional_headers=headers) as ws:
-            assert (await speak_on(ws, "Still allowed."))[-1]["status"] == "complete"
+            assert (await speak(ws, "Still allowed."))[-1]["status"] == "complete"
             assert running.api_key is not None
             await asyncio.to_thread(running.manage, "revoke_api_key", running.api_key[4:12])
             error = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -116,7 +117,7 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
                 await asyncio.sleep(0.2)
                 ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
 
-            messages = await speak_on(ws, text, after_first=stop_serve, timeout=30)
+            messages = await speak(ws, text, after_first=stop_serve, timeout=30)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 30)
             code = closed.value.rcvd.code if closed.value.rcvd else None
