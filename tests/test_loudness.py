@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions
+from speech.engine import PiperEngine, SynthesisOptions
 from speech.engine.loudness import CEILING, soft_limit
 
 from .clients import pcm_of, receive_until_end
@@ -33,12 +35,21 @@ def speech_db(audio: np.ndarray, sample_rate: int) -> float:
     return float(10 * np.log10(np.mean(speech)))
 
 
+@pytest.fixture(scope="module")
+def paragraph_at(engine: PiperEngine) -> Callable[[float], list[np.ndarray]]:
+    """The paragraph's sentences as the engine says them at a volume; said once a volume."""
+
+    @functools.cache
+    def at(volume: float) -> list[np.ndarray]:
+        options = SynthesisOptions(volume=volume)
+        return [spoken.audio for spoken in engine.synthesize_sentences(PARAGRAPH, options)]
+
+    return at
+
+
 @pytest.mark.parametrize("volume", [1.0, 2.5])
-def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, volume):
-    sentences = [
-        spoken.audio
-        for spoken in engine.synthesize_sentences(PARAGRAPH, SynthesisOptions(volume=volume))
-    ]
+def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, paragraph_at, volume):
+    sentences = paragraph_at(volume)
     # Six sentences; the long list is two units, cut at one of its commas (units.py).
     assert len(sentences) == 7
     levels = [speech_db(audio, engine.sample_rate) for audio in sentences]
@@ -46,12 +57,9 @@ def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, vo
     assert max(float(np.abs(audio).max()) for audio in sentences) <= np.float32(CEILING)
 
 
-def test_the_voices_volume_scales_every_sentence_alike(engine):
+def test_the_voices_volume_scales_every_sentence_alike(engine, paragraph_at):
     quiet, loud = (
-        [
-            speech_db(s.audio, engine.sample_rate)
-            for s in engine.synthesize_sentences(PARAGRAPH, SynthesisOptions(volume=volume))
-        ]
+        [speech_db(audio, engine.sample_rate) for audio in paragraph_at(volume)]
         for volume in (0.5, 1.0)
     )
     # Half the amplitude is 6 dB less, sentence by sentence (the model is not deterministic,
