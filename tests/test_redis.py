@@ -31,9 +31,9 @@ from .servers import ROOT, Deployment, deployment, free_port, wait_for, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
-# A database of its own, so the test never meets a developer's server on the same Redis.
-REDIS_URL = "redis://127.0.0.1:6379/15"
-# And another for deployments whose workers come and go, one at a time.
+# The deployments that live for one test share this database (a database of its own, so that
+# they never meet a developer's server on the same Redis); the module's own get a Redis server
+# each.
 LONELY_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
@@ -87,21 +87,34 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         redis_server.stop()
 
 
-# One Daphne without workers and one `synthesis_worker` process, on Redis.
+# One Daphne without workers and one `synthesis_worker` process, on a Redis of their own,
+# which the last tests stop and start again.
 
 
 @pytest.fixture(scope="module")
-def redis_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    require_service("Redis", 6379)
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    with deployment(tmp_path_factory.mktemp("redis"), workers=1, REDIS_URL=REDIS_URL) as running:
-        yield running
+def redis_deployment(
+    tmp_path_factory: pytest.TempPathFactory, private_redis: Callable[[], RedisServer]
+) -> Iterator[tuple[Deployment, RedisServer]]:
+    redis_server = private_redis()
+    with deployment(
+        tmp_path_factory.mktemp("redis"), workers=1, REDIS_URL=redis_server.url
+    ) as running:
+        yield running, redis_server
 
 
-def test_a_worker_process_serves_requests_through_redis(redis_deployment):
+@pytest.fixture
+def redis_up(redis_deployment: tuple[Deployment, RedisServer]) -> Deployment:
+    """The deployment with its Redis running, and ready."""
+    running, redis_server = redis_deployment
+    redis_server.start()
+    assert wait_for(running.ready, 30), running.get("/readyz")
+    return running
+
+
+def test_a_worker_process_serves_requests_through_redis(redis_up):
     # 48 kHz makes the audio of this sentence larger than one layer message may be.
     text = "Scaling out works when the workers listen on Redis, far from the sockets. " * 2
-    messages = redis_deployment.speak(text, sample_rate=48000)
+    messages = redis_up.speak(text, sample_rate=48000)
     assert messages[-1]["status"] == "complete", messages[-1]
     chunks = messages[:-1]
     assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
@@ -111,20 +124,20 @@ def test_a_worker_process_serves_requests_through_redis(redis_deployment):
     assert messages[-1]["data"]["audio_seconds"] == pytest.approx(seconds, abs=0.001)
 
 
-def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_deployment):
+def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_up):
     text = "An operator changes the voice while the server keeps running."
-    before = redis_deployment.speak(text)[-1]["data"]["audio_seconds"]  # now cached in Redis
+    before = redis_up.speak(text)[-1]["data"]["audio_seconds"]  # now cached in Redis
     edit = "from voices.models import Voice; v = Voice.objects.get(voice_id='joe'); "
-    redis_deployment.manage("shell", "-c", edit + "v.default_speed = 1.6; v.save()")
+    redis_up.manage("shell", "-c", edit + "v.default_speed = 1.6; v.save()")
     try:
-        after = redis_deployment.speak(text)[-1]["data"]["audio_seconds"]
+        after = redis_up.speak(text)[-1]["data"]["audio_seconds"]
     finally:
-        redis_deployment.manage("shell", "-c", edit + "v.default_speed = 1.0; v.save()")
+        redis_up.manage("shell", "-c", edit + "v.default_speed = 1.0; v.save()")
     assert after < before * 0.8
 
 
-def test_readyz_is_ready_with_a_worker_on_redis(redis_deployment):
-    status, body = redis_deployment.get("/readyz")
+def test_readyz_is_ready_with_a_worker_on_redis(redis_up):
+    status, body = redis_up.get("/readyz")
     assert status == 200, body
     assert body["checks"] == {
         "database": "ok",
@@ -134,21 +147,21 @@ def test_readyz_is_ready_with_a_worker_on_redis(redis_deployment):
     }
 
 
-def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_deployment):
+def test_an_idle_socket_and_worker_outlast_the_redis_read_timeout(redis_up):
     # redis-py 8 times reads out after 5 s by default, as long as a blocking receive waits:
     # without a longer timeout both the socket's consumer and the worker died when idle.
     async def speak_after_a_pause() -> list[dict]:
-        async with redis_deployment.websocket() as ws:
+        async with redis_up.websocket() as ws:
             await asyncio.sleep(7)
             return await speak(ws, "Still here after a pause.", timeout=30)
 
     messages = asyncio.run(speak_after_a_pause())
     assert messages[-1]["status"] == "complete", messages[-1]
-    assert all(worker.poll() is None for worker in redis_deployment.workers)
+    assert all(worker.poll() is None for worker in redis_up.workers)
 
 
-def test_two_daphnes_and_two_workers_serve_clients_on_both_ports(redis_deployment, tmp_path):
-    first = redis_deployment
+def test_two_daphnes_and_two_workers_serve_clients_on_both_ports(redis_up, tmp_path):
+    first = redis_up
     if len(first.live_workers()) < 2:
         first.start_worker()
     # Another Daphne, as on a second machine: the same database, and the same Redis.
@@ -175,16 +188,57 @@ def test_two_daphnes_and_two_workers_serve_clients_on_both_ports(redis_deploymen
         daphne.wait(timeout=20)
 
 
-# Workers that die: one worker on a Redis of its own, missed within three heartbeats, and a
-# short deadline before chunks are sent again.
+def test_redis_going_away_gives_errors_and_the_server_recovers(redis_deployment, redis_up):
+    running, redis_server = redis_deployment
 
-# Short, so that failing takes seconds; long enough for a new worker process to start (about
-# 1.5 s on an idle machine, more while the rest of the suite loads it).
-DEADLINE = 3
+    async def session() -> tuple[list[dict], list[dict], list[dict]]:
+        async with running.websocket("/ws/tts/?timeout=60") as ws:  # outlasts the outage
+            before = await speak(ws, "Everything is fine.")
+            redis_server.stop()
+            during = await speak(ws, "Is anybody there?")
+            assert running.get("/readyz")[0] == 503
+            redis_server.start()
+            # The worker rides out the outage and reports in again by itself.
+            assert await asyncio.to_thread(wait_for, running.ready, 20)
+            assert all(worker.poll() is None for worker in running.workers), "a worker exited"
+            after = await speak(ws, "Back in business, on the same socket.")
+            return before, during, after
+
+    before, during, after = asyncio.run(session())
+    assert before[-1]["status"] == "complete"
+    assert during[-1]["status"] == "error"
+    assert during[-1]["code"] == "server_busy"
+    assert "try again" in during[-1]["message"]
+    assert after[-1]["status"] == "complete", after[-1]
+    assert running.get("/healthz")[0] == 200
+
+
+def test_readyz_says_which_check_failed_but_not_where_its_redis_is(redis_deployment, redis_up):
+    running, redis_server = redis_deployment
+    mark = running.log_mark()
+    redis_server.stop()
+    status, body = running.get("/readyz")
+    assert status == 503
+    assert body["status"] == "not ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["channel_layer"] == "failed: unreachable"
+    assert body["checks"]["workers"] == "failed: unreachable"
+    port = str(redis_server.port)
+    shown = json.dumps(body)
+    for detail in ("127.0.0.1", port, "Error", "redis", "refused"):
+        assert detail not in shown
+    # The operator finds the detail in the log.
+    assert wait_for(lambda: f"127.0.0.1:{port}" in running.log(since=mark), 5)
+    assert "WARNING synthesis.health" in running.log(since=mark)
+
+
+# Workers that die: a worker on a Redis of its own, missed within three heartbeats, and a
+# deadline long enough to tell that its chunks were sent again when it was missed.
+
+DEADLINE = 60
 
 LONG_TEXT = " ".join(
-    f"This is sentence number {n} of a long answer, and it takes a moment to say."
-    for n in range(12)
+    f"This is sentence number {n} of a long answer, and it takes a moment to say." for n in range(6)
 )
 
 
@@ -213,9 +267,12 @@ def one_worker(failing_deployment: Deployment) -> Deployment:
 
 
 def speak_through(running: Deployment, during: Callable[[], None]) -> list[dict]:
-    """Speak LONG_TEXT; call `during()` once its first chunk has arrived."""
+    """Speak LONG_TEXT; call `during()` once its first chunk has arrived and the worker has
+    taken the next ones. (One it takes off Redis and dies before it can say so is lost
+    unseen, and waits for the deadline.)"""
 
     async def call_during() -> None:
+        await asyncio.sleep(0.5)
         during()
 
     async def exchange() -> list[dict]:
@@ -253,62 +310,36 @@ def test_a_request_survives_its_worker_being_killed(one_worker):
     # All of it: the lost chunks were synthesized again, not skipped.
     seconds = messages[-1]["data"]["audio_seconds"]
     assert seconds == pytest.approx(healthy[-1]["data"]["audio_seconds"], rel=0.1)
-    # Sent again when its worker was missed, or at the deadline, whichever came first.
-    assert re.search(r"sending chunks? [\d, ]+ again", running.log(since=mark))
+    # Sent again when its worker was missed.
+    assert re.search(r"is gone; sending chunks? [\d, ]+ again", running.log(since=mark))
     assert running.speak("And the next request.")[-1]["status"] == "complete"
 
 
-def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(one_worker):
-    running = one_worker
-    started = time.monotonic()
-    messages = speak_through(running, lambda: running.live_workers()[0].send_signal(signal.SIGKILL))
-    assert messages[-1]["status"] == "error", messages[-1]
-    assert messages[-1]["code"] == "synthesis_failed"
-    # Three deadlines at most (one more for chunks no worker had started, then sent again),
-    # plus the audio the client still had to play.
-    audio = sum(len(m["data"]["audio"]) * 3 / 4 / 2 / 24000 for m in messages[:-1])
-    assert time.monotonic() - started < 3 * DEADLINE + audio + 3
-    running.start_worker()
-    assert running.speak("Back again.")[-1]["status"] == "complete"
-
-
-def test_chunks_lost_with_a_killed_worker_are_sent_again_long_before_the_deadline(tmp_path):
+def test_chunks_lost_with_a_killed_worker_are_sent_again_long_before_the_deadline(one_worker):
     """A worker that stops beating is missed within three heartbeats, and the chunks it held
     go to another worker then, not when the request's deadline runs out."""
-    deadline = 60
-    with deployment(
-        tmp_path,
-        workers=1,
-        REDIS_URL=lonely_redis(),
-        TTS_CHUNK_DEADLINE=str(deadline),
-        TTS_HEARTBEAT_SECONDS="0.3",
-    ) as running:
-        victim = running.workers[0]
+    running = one_worker
+    mark = running.log_mark()
+    victim = running.live_workers()[0]
 
-        async def replace_the_worker() -> None:
-            # Once it has taken the next chunks. (One it takes off Redis and dies before it can
-            # say so is lost unseen, and waits for the deadline.)
-            await asyncio.sleep(0.5)
-            victim.send_signal(signal.SIGKILL)
-            running.start_worker()
+    def replace_the_worker() -> None:
+        victim.send_signal(signal.SIGKILL)
+        running.start_worker()
 
-        async def exchange() -> list[dict]:
-            async with running.websocket() as ws:
-                return await speak(ws, LONG_TEXT, after_first=replace_the_worker)
-
-        started = time.monotonic()
-        messages = asyncio.run(exchange())
-        took = time.monotonic() - started
-        log = running.log()
+    started = time.monotonic()
+    messages = speak_through(running, replace_the_worker)
+    took = time.monotonic() - started
+    log = running.log(since=mark)
     assert messages[-1]["status"] == "complete", messages[-1]
     chunks = messages[:-1]
     assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
     assert f"worker {socket.gethostname()}:{victim.pid} is gone; sending chunk" in log
     # A new worker starts and warms up in seconds; the deadline would have taken a minute.
-    assert took < deadline / 2, took
+    assert took < DEADLINE / 2, took
 
 
-# The test as the only worker: no worker process, and a one-second deadline.
+# The test as the only worker: no worker process, and a one-second deadline. The last test
+# starts one.
 
 SHORT_DEADLINE = 1.0
 
@@ -367,71 +398,25 @@ def test_a_chunk_is_sent_again_at_once_only_if_a_worker_started_it(
         assert "the workers are busy, waiting on" in running.log(since=mark)
 
 
-# Redis going away and coming back: a Redis of the tests' own, which they stop and start.
-
-
-@pytest.fixture(scope="module")
-def outage_deployment(
-    tmp_path_factory: pytest.TempPathFactory, private_redis: Callable[[], RedisServer]
-) -> Iterator[tuple[Deployment, RedisServer]]:
-    redis_server = private_redis()
-    with deployment(
-        tmp_path_factory.mktemp("outage"), workers=1, REDIS_URL=redis_server.url
-    ) as running:
-        yield running, redis_server
-
-
-@pytest.fixture
-def redis_up(outage_deployment: tuple[Deployment, RedisServer]) -> tuple[Deployment, RedisServer]:
-    """The outage deployment with its Redis running, and ready."""
-    running, redis_server = outage_deployment
-    redis_server.start()
-    assert wait_for(running.ready, 30), running.get("/readyz")
-    return running, redis_server
-
-
-def test_redis_going_away_gives_errors_and_the_server_recovers(redis_up):
-    running, redis_server = redis_up
-
-    async def session() -> tuple[list[dict], list[dict], list[dict]]:
-        async with running.websocket("/ws/tts/?timeout=60") as ws:  # outlasts the outage
-            before = await speak(ws, "Everything is fine.")
-            redis_server.stop()
-            during = await speak(ws, "Is anybody there?")
-            assert running.get("/readyz")[0] == 503
-            redis_server.start()
-            # The worker rides out the outage and reports in again by itself.
-            assert await asyncio.to_thread(wait_for, running.ready, 20)
-            assert running.workers[0].poll() is None, "the worker process exited"
-            after = await speak(ws, "Back in business, on the same socket.")
-            return before, during, after
-
-    before, during, after = asyncio.run(session())
-    assert before[-1]["status"] == "complete"
-    assert during[-1]["status"] == "error"
-    assert during[-1]["code"] == "server_busy"
-    assert "try again" in during[-1]["message"]
-    assert after[-1]["status"] == "complete", after[-1]
-    assert running.get("/healthz")[0] == 200
-
-
-def test_readyz_says_which_check_failed_but_not_where_its_redis_is(redis_up):
-    running, redis_server = redis_up
-    mark = running.log_mark()
-    redis_server.stop()
-    status, body = running.get("/readyz")
-    assert status == 503
-    assert body["status"] == "not ready"
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["channel_layer"] == "failed: unreachable"
-    assert body["checks"]["workers"] == "failed: unreachable"
-    port = str(redis_server.port)
-    shown = json.dumps(body)
-    for detail in ("127.0.0.1", port, "Error", "redis", "refused"):
-        assert detail not in shown
-    # The operator finds the detail in the log.
-    assert wait_for(lambda: f"127.0.0.1:{port}" in running.log(since=mark), 5)
-    assert "WARNING synthesis.health" in running.log(since=mark)
+def test_a_request_with_no_worker_left_fails_in_time_and_the_next_one_succeeds(
+    workerless_deployment,
+):
+    running, _ = workerless_deployment
+    running.start_worker()
+    assert wait_for(running.ready, 60), running.get("/readyz")
+    started = time.monotonic()
+    messages = speak_through(running, lambda: running.live_workers()[0].send_signal(signal.SIGKILL))
+    assert messages[-1]["status"] == "error", messages[-1]
+    assert messages[-1]["code"] == "synthesis_failed"
+    # Three deadlines at most (one more for chunks no worker had started, then sent again),
+    # plus the audio the client still had to play.
+    audio = sum(len(m["data"]["audio"]) * 3 / 4 / 2 / 24000 for m in messages[:-1])
+    assert time.monotonic() - started < 3 * SHORT_DEADLINE + audio + 3
+    running.start_worker()
+    # As soon as the new worker is there (with a one-second deadline, a request sent while it
+    # starts would fail first).
+    assert wait_for(running.ready, 60), running.get("/readyz")
+    assert running.speak("Back again.")[-1]["status"] == "complete"
 
 
 def test_a_flood_that_fills_the_worker_channel_gets_server_busy_and_nothing_breaks(tmp_path):
