@@ -18,9 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ttfa import free_port, make_api_key, ms, p50, p95, wait_for_port  # noqa: E402
+from bench.ttfa import make_api_key, ms, p50, p95, throwaway_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "Hello there."
@@ -36,29 +34,14 @@ TEXT = "Hello there."
 
 @contextlib.contextmanager
 def served() -> Iterator[tuple[str, str]]:
-    """A server where keys are optional, and a key for it (no rate limit to hit)."""
-    with tempfile.TemporaryDirectory(prefix="tts-access-") as data_dir:
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-            "DATA_DIR": data_dir,
-            "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
-            "LOG_LEVEL": "WARNING",
-            "TTS_REQUIRE_API_KEY": "false",
-        }
-        python = sys.executable
-        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        key = make_api_key(env)
-        port = free_port()
-        log = Path(data_dir) / "serve.log"
-        command = [python, "manage.py", "serve", "--port", str(port)]
-        with open(log, "wb") as output:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-        try:
-            wait_for_port(port, process, log)
-            yield f"ws://127.0.0.1:{port}/ws/tts/", key
-        finally:
-            process.terminate()
-            process.wait(60)
+    """`manage.py serve` where keys are optional, and a key for it (no rate limit to hit)."""
+    environ = {
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+        "LOG_LEVEL": "WARNING",
+        "TTS_REQUIRE_API_KEY": "false",
+    }
+    with throwaway_server(supervised=True, environ=environ) as running:
+        yield f"ws://127.0.0.1:{running.port}/ws/tts/", make_api_key(running)
 
 
 def socket(url: str, key: str | None) -> Any:

@@ -20,9 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,12 +32,11 @@ from bench.ttfa import (  # noqa: E402
     TEXTS,
     concurrent_rounds,
     connect,
-    free_port,
     ms,
     p50,
     p95,
     request,
-    wait_for_port,
+    throwaway_server,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,34 +47,19 @@ CLIENTS = 4
 @contextlib.contextmanager
 def served(workers: int | None) -> Iterator[str]:
     """`manage.py serve`: embedded when `workers` is None, else Redis and that many workers."""
-    with tempfile.TemporaryDirectory(prefix="tts-scaleout-") as data_dir:
-        env = {
-            # TTS_* settings pass through, as for bench/ttfa.py; the Redis URL is ours.
-            **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-            "DATA_DIR": data_dir,
-            "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
-            "LOG_LEVEL": "WARNING",
-            "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
-        }
-        if workers is not None:
-            env["REDIS_URL"] = REDIS_URL
-            import redis
+    environ = {
+        # TTS_* settings pass through, as for bench/ttfa.py; the Redis URL is ours.
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+        "LOG_LEVEL": "WARNING",
+        "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
+    }
+    if workers is not None:
+        environ["REDIS_URL"] = REDIS_URL
+        import redis
 
-            redis.Redis.from_url(REDIS_URL).flushdb()
-        python = sys.executable
-        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        port = free_port()
-        command = [python, "manage.py", "serve", "--port", str(port)]
-        command += ["--workers", str(workers or 0)]
-        log = Path(data_dir) / "serve.log"
-        with open(log, "wb") as output:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-        try:
-            wait_for_port(port, process, log)
-            yield f"ws://127.0.0.1:{port}/ws/tts/"
-        finally:
-            process.terminate()
-            process.wait(60)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    with throwaway_server(supervised=True, workers=workers or 0, environ=environ) as running:
+        yield f"ws://127.0.0.1:{running.port}/ws/tts/"
 
 
 async def measure(url: str, runs: int, rounds: int) -> dict[str, Any]:

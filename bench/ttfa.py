@@ -32,9 +32,7 @@ import os
 import platform
 import re
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +40,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.servers import Deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RATE = 24000
@@ -59,7 +60,6 @@ TOKEN_INTERVAL_MS = 50.0  # 20 words a second, a brisk LLM
 BEHIND_DELAY_S = 0.5
 # Audio chunks can be up to 1 MiB of PCM, so base64 frames can pass websockets' 1 MiB default.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
-START_TIMEOUT = 60.0
 # Warn when other processes use more than this share of the CPUs (percent) as the run starts.
 BUSY_PERCENT = 10.0
 
@@ -526,94 +526,47 @@ async def concurrent_rounds(
 # Starting a throwaway server.
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def make_api_key(running: Deployment) -> str:
+    """A key for a benchmark's clients: its requests are counted (so the rate check runs) but
+    never refused."""
+    return running.create_api_key("bench", "-v", "0", "--requests-per-minute", "1000000")
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"daphne exited with {process.returncode}:\n{tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"daphne did not accept connections within {START_TIMEOUT:g} s:\n{tail(log)}")
+@contextlib.contextmanager
+def throwaway_server(**launch: Any) -> Iterator[Deployment]:
+    """A fresh data directory served on a free port, stopped after: tests/servers.py's
+    `deployment()`, so that the benchmarks measure the server the tests start."""
+    put_project_on_path()
+    from tests.servers import deployment
 
-
-def tail(log: Path, lines: int = 30) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-def make_api_key(env: dict[str, str]) -> str:
-    """A key in the database `env` names, for a benchmark's clients: its requests are counted
-    (so the rate check runs) but never refused."""
-    made = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "bench", "-v", "0"]
-        + ["--requests-per-minute", "1000000"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return made.stdout.strip()
+    with (
+        tempfile.TemporaryDirectory(prefix="tts-bench-") as data_dir,
+        deployment(Path(data_dir), warm_up=False, **launch) as running,
+    ):
+        yield running
 
 
 @contextlib.contextmanager
 def started_server(meter: CpuMeter) -> Iterator[str]:
-    """Migrate a fresh data directory, serve it with daphne on a free port, stop it after."""
-    with tempfile.TemporaryDirectory(prefix="tts-bench-") as data_dir:
-        env = {
-            **os.environ,
-            "DATA_DIR": data_dir,
-            "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
-            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-            # A throwaway server on the loopback: no keys, unless asked for
-            # (TTS_REQUIRE_API_KEY=true measures what checking and counting keys costs).
-            "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
-        if env["TTS_REQUIRE_API_KEY"].lower() in ("1", "true", "yes", "on"):
-            os.environ["TTS_API_KEY"] = make_api_key(env)  # read by connect()
-        port = free_port()
-        log = Path(data_dir) / "daphne.log"
-        # Daphne as `manage.py serve` runs it (ttsproject/server.py), as the tests do.
-        put_project_on_path()
-        from ttsproject.server import command
-
-        with open(log, "wb") as output:
-            process = subprocess.Popen(
-                command("127.0.0.1", port),
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+    """Daphne as `manage.py serve` runs it (ttsproject/server.py), on a throwaway server."""
+    environ = {
+        **os.environ,
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        # A throwaway server on the loopback: no keys, unless asked for
+        # (TTS_REQUIRE_API_KEY=true measures what checking and counting keys costs).
+        "TTS_REQUIRE_API_KEY": os.environ.get("TTS_REQUIRE_API_KEY", "false"),
+    }
+    with throwaway_server(environ=environ) as running:
+        assert running.server is not None
+        if environ["TTS_REQUIRE_API_KEY"].lower() in ("1", "true", "yes", "on"):
+            os.environ["TTS_API_KEY"] = make_api_key(running)  # read by connect()
+        print(f"server: ttsproject.server pid {running.server.pid} on port {running.port}")
+        meter.server_pid = running.server.pid
         try:
-            wait_for_port(port, process, log)
-            print(f"server: ttsproject.server pid {process.pid} on port {port}", flush=True)
-            meter.server_pid = process.pid
-            yield f"ws://127.0.0.1:{port}/ws/tts/"
+            yield f"ws://127.0.0.1:{running.port}/ws/tts/"
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
             meter.server_pid = None
-            print(f"server: stopped (exit {process.returncode})", flush=True)
+    print(f"server: stopped (exit {running.server.returncode})", flush=True)
 
 
 # Summaries.

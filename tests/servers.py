@@ -1,18 +1,25 @@
-"""Real servers for end-to-end tests: Daphne (and workers) as separate processes."""
+"""Real servers for end-to-end tests and benchmarks: Daphne (and workers) as separate processes.
+
+bench/ starts its throwaway servers with `deployment()` too, so that tests and benchmarks
+measure the server as `manage.py serve` runs it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,8 @@ from typing import Any
 import websockets
 
 from ttsproject import server
+
+from .clients import speak
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,10 +41,11 @@ class Deployment:
     workers: list[subprocess.Popen]
     # Sent by speak() unless it is given another.
     api_key: str | None = None
-    server: subprocess.Popen | None = None  # the Daphne process
+    server: subprocess.Popen | None = None  # Daphne, or `manage.py serve`
+    log_name: str = "daphne.log"
 
     def rss_mb(self, peak: bool = False) -> float:
-        """Daphne's resident memory now (or its peak so far), in MB."""
+        """The server's resident memory now (or its peak so far), in MB."""
         assert self.server is not None
         field = "VmHWM" if peak else "VmRSS"
         for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
@@ -56,13 +66,29 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
-    def log(self) -> str:
-        """What Daphne has logged so far."""
-        return (self.data_dir / "daphne.log").read_text(errors="replace")
+    def live_workers(self) -> list[subprocess.Popen]:
+        return [worker for worker in self.workers if worker.poll() is None]
+
+    def log_mark(self) -> int:
+        """Where the server's log ends now: `log(since=mark)` is what it logged after."""
+        return (self.data_dir / self.log_name).stat().st_size
+
+    def log(self, since: int = 0) -> str:
+        """What the server has logged so far (after `since`, from log_mark())."""
+        with open(self.data_dir / self.log_name, "rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def websocket(self, path: str = "/ws/tts/", key: str | None = None, **options: Any) -> Any:
+        """A WebSocket to `path` (`async with`), with `key`, if given, in an
+        `Authorization: Bearer` header; `options` go to websockets.connect."""
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        url = f"ws://127.0.0.1:{self.port}{path}"
+        return websockets.connect(url, additional_headers=headers, **options)
 
     def get(self, path: str) -> tuple[int, dict]:
         """GET a JSON endpoint; returns the status and the decoded body."""
@@ -71,6 +97,9 @@ class Deployment:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
+
+    def ready(self) -> bool:
+        return self.get("/readyz")[0] == 200
 
     def manage(self, *arguments: str, **env: str) -> str:
         """Run a management command as another process of the deployment would; its output."""
@@ -84,6 +113,10 @@ class Deployment:
             text=True,
         ).stdout
 
+    def create_api_key(self, name: str, *options: str) -> str:
+        """A new API key, made as an operator would (`manage.py create_api_key`)."""
+        return self.manage("create_api_key", name, *options).strip()
+
     def create_superuser(self, username: str, password: str) -> None:
         """A staff superuser with this password, made as an operator would."""
         self.manage(
@@ -96,39 +129,15 @@ class Deployment:
             DJANGO_SUPERUSER_PASSWORD=password,
         )
 
-    def speak(self, text: str, key: str | None = None, **fields: object) -> list[dict]:
-        """Send one request over a real WebSocket (with `key` as its API key, if given);
+    def speak(self, text: str, key: str | None = None, **fields: Any) -> list[dict]:
+        """Send one request on a new WebSocket (with `key` as its API key, if given);
         return its messages up to the last."""
-        key = key or self.api_key
-        headers = {"Authorization": f"Bearer {key}"} if key else None
 
         async def exchange() -> list[dict]:
-            url = f"ws://127.0.0.1:{self.port}/ws/tts/"
-            async with websockets.connect(url, additional_headers=headers) as ws:
-                return await speak_on(ws, text, fields)
+            async with self.websocket(key=key or self.api_key) as ws:
+                return await speak(ws, text, **fields)
 
         return asyncio.run(exchange())
-
-
-async def speak_on(
-    ws: Any,
-    text: str,
-    fields: dict[str, object] | None = None,
-    *,
-    after_first: Callable[[], Awaitable[None]] | None = None,
-    timeout: float = 60,
-) -> list[dict]:
-    """Send one request on an open WebSocket; return its messages up to the last.
-
-    `after_first` is awaited once the first message has arrived, with the request under way.
-    """
-    await ws.send(json.dumps({"text": text, "voice_id": "joe", **(fields or {})}))
-    messages = [json.loads(await asyncio.wait_for(ws.recv(), timeout))]
-    if after_first is not None:
-        await after_first()
-    while messages[-1]["status"] == "chunk":
-        messages.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
-    return messages
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
@@ -147,15 +156,70 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+def tail(log: Path | None, lines: int = 30) -> str:
+    """The last lines of `log`, if there is one."""
+    if log is None:
+        return ""
+    with contextlib.suppress(OSError):
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen, seconds: float = 60, log: Path | None = None
+) -> None:
+    """Wait until something listens on `port`; fail, with the end of `log`, if `process` exits
+    or `seconds` pass first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited early"
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n{tail(log)}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"nothing listens on port {port}")
+    raise AssertionError(f"nothing listens on port {port} after {seconds:g} s:\n{tail(log)}")
+
+
+# A database `migrate` made once, copied into each deployment's data directory: migrating takes
+# seconds, and each deployment's database then starts the same as after its own `migrate`.
+_migrated: list[Path] = []
+
+
+def migrate(data_dir: Path, env: dict[str, str]) -> None:
+    """The database of `env` migrated; SQLite's as a copy of one migrated before."""
+    if env.get("DATABASE_URL"):
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        return
+    if not _migrated:
+        template = Path(tempfile.mkdtemp(prefix="tts-migrated-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env={**env, "DATA_DIR": str(template)},
+            check=True,
+        )
+        _migrated.append(template)
+    # The migrating process has closed the database, so its write-ahead log is in the file.
+    shutil.copyfile(_migrated[0] / "db.sqlite3", data_dir / "db.sqlite3")
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        # Daphne gives each application instance 10 s to finish; with Redis a consumer
+        # sometimes hangs while channels-redis cancels its receive, and is then killed.
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
 
 
 @contextlib.contextmanager
@@ -164,49 +228,61 @@ def deployment(
     workers: int = 0,
     warm_up: bool = True,
     address_space: int | None = None,
+    supervised: bool = False,
+    environ: Mapping[str, str] | None = None,
+    key_name: str | None = None,
     **settings: str,
 ) -> Iterator[Deployment]:
-    """Migrate a fresh database in `data_dir`, start Daphne and `workers` worker processes.
+    """A freshly migrated database in `data_dir`, served by Daphne and `workers` worker
+    processes, with these `settings` (environment variables) on top of `environ`.
 
+    `environ` defaults to this process's environment without TTS_ settings, and keys off.
+    `supervised` serves with `manage.py serve --workers N`, which starts (and restarts) the
+    workers itself. With `key_name`, an API key of that name is made and sent by default.
     With `warm_up`, one request is spoken before the deployment is handed over. With
     `address_space` (bytes), Daphne runs under that limit, so that a test that makes it grow
     fails instead of exhausting the machine.
     """
+    if environ is None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+        # Tests of access control turn keys on (TTS_REQUIRE_API_KEY="true").
+        environ["TTS_REQUIRE_API_KEY"] = "false"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
+        **environ,
         "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
         "DATA_DIR": str(data_dir),
-        # Tests of access control turn keys on (TTS_REQUIRE_API_KEY="true").
-        "TTS_REQUIRE_API_KEY": "false",
         **settings,
     }
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    migrate(data_dir, env)
     port = free_port()
-
-    def start(*command: str, log: str) -> subprocess.Popen:
-        with open(data_dir / log, "wb") as output:
-            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
-
-    # Daphne as `manage.py serve` runs it.
-    limit = ["prlimit", f"--as={address_space}", "--"] if address_space else []
-    daphne = start(*limit, *server.command("127.0.0.1", port), log="daphne.log")
-    running = Deployment(port, env, data_dir, [], server=daphne)
-    for _ in range(workers):
-        running.start_worker()
+    if supervised:
+        command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(workers)]
+        log_name = "serve.log"
+    else:
+        # Daphne as `manage.py serve` runs it.
+        command = server.command("127.0.0.1", port)
+        log_name = "daphne.log"
+    if address_space:
+        command = ["prlimit", f"--as={address_space}", "--", *command]
+    with open(data_dir / log_name, "wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    running = Deployment(port, env, data_dir, [], server=process, log_name=log_name)
     try:
-        wait_for_port(port, daphne)
+        if key_name is not None:
+            running.api_key = running.create_api_key(key_name)
+        if not supervised:
+            for _ in range(workers):
+                running.start_worker()
+        wait_for_port(port, process, log=data_dir / log_name)
         if warm_up:
+            if workers:
+                # Chunks sent before a worker listens wait for it, against their deadline.
+                assert wait_for(running.ready, 60), running.get("/readyz")
             # Once the voices are loaded and warm, as on a server that has been up for a while;
             # the tests measure steady behaviour, not the start-up.
             spoken = running.speak("Warming up, both the first chunk and the ones after it.")
-            assert spoken[-1]["status"] == "complete"
+            assert spoken[-1]["status"] == "complete", spoken[-1]
         yield running
     finally:
-        processes = [daphne, *running.workers]
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            # Daphne gives each application instance 10 s to finish; with Redis a consumer
-            # sometimes hangs while channels-redis cancels its receive, and is then killed.
-            process.wait(timeout=20)
+        stop([process, *running.workers])

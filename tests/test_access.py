@@ -15,7 +15,8 @@ from django.db.models import Sum
 from access.keys import create_key, revoke
 from access.models import APIKey, KeyUsage, OpenConnection
 
-from .conftest import pcm_of, receive_until_end, staff_client
+from .clients import assert_speaks
+from .conftest import staff_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,14 +55,6 @@ async def usage_after(requests: int, **which: str) -> KeyUsage:
     return await KeyUsage.objects.aget(**which)
 
 
-async def speaks(socket: WebsocketCommunicator, text: str = "Hello there.") -> dict:
-    await socket.send_json_to({"text": text, "voice_id": "joe"})
-    messages = await receive_until_end(socket)
-    assert messages[-1]["status"] == "complete", messages[-1]
-    assert len(pcm_of(messages)) > 0
-    return messages[-1]
-
-
 async def test_without_a_key_the_socket_is_refused_with_4401(keys_required, connect):
     socket = await connect()
     message = await assert_refused(socket, 4401, "unauthorized")
@@ -88,8 +81,8 @@ async def test_a_revoked_key_is_refused(keys_required, connect):
 async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required, connect):
     key = await new_key()
     socket = await connect(headers=bearer(key))
-    complete = await speaks(socket, "Hello there.")
-    await speaks(socket, "Nice to meet you.")
+    complete = (await assert_speaks(socket, "Hello there."))[-1]
+    await assert_speaks(socket, "Nice to meet you.")
 
     usage = await usage_after(requests=2)
     assert usage.requests == 2
@@ -114,13 +107,13 @@ async def test_a_request_the_client_hangs_up_on_still_counts_what_it_used(keys_r
 async def test_a_key_in_the_query_string_speaks(keys_required, connect):
     key = await new_key()
     socket = await connect(f"/ws/tts/?timeout=3&token={key}")
-    await speaks(socket)
+    await assert_speaks(socket)
 
 
 async def test_revoking_a_key_closes_its_open_connections(keys_required, connect):
     key = await new_key()
     socket = await connect(headers=bearer(key))
-    await speaks(socket)
+    await assert_speaks(socket)
     await sync_to_async(revoke)(await APIKey.objects.aget())
     assert "revoked" in await assert_refused(socket, 4401, "unauthorized")
     await socket.disconnect()
@@ -139,9 +132,9 @@ async def test_a_revocation_the_layer_did_not_carry_is_found_on_refresh(
 
 
 async def test_keys_are_optional_when_not_required(connect):
-    await speaks(await connect())
+    await assert_speaks(await connect())
     # A key that does not hold is not an error then: the client is served as anyone is.
-    await speaks(await connect(headers=bearer("tts_abcdefgh_wrong")))
+    await assert_speaks(await connect(headers=bearer("tts_abcdefgh_wrong")))
 
 
 async def test_connections_beyond_a_keys_limit_are_refused_with_4429(keys_required, connect):
@@ -149,14 +142,14 @@ async def test_connections_beyond_a_keys_limit_are_refused_with_4429(keys_requir
     # Each is admitted (it speaks) before the next connects: sockets that race for the last
     # place are admitted in no particular order.
     first = await connect(headers=bearer(key))
-    await speaks(first)
-    await speaks(await connect(headers=bearer(key)))
+    await assert_speaks(first)
+    await assert_speaks(await connect(headers=bearer(key)))
     third = await connect(headers=bearer(key))
     assert "2 connections" in await assert_refused(third, 4429, "too_many_connections")
     # Other keys have places of their own, and a closed connection frees its place.
-    await speaks(await connect(headers=bearer(await new_key("other"))))
+    await assert_speaks(await connect(headers=bearer(await new_key("other"))))
     await first.disconnect()
-    await speaks(await connect(headers=bearer(key)))
+    await assert_speaks(await connect(headers=bearer(key)))
 
 
 async def test_the_default_connection_limit_applies_to_keys_without_one(
@@ -164,7 +157,7 @@ async def test_the_default_connection_limit_applies_to_keys_without_one(
 ):
     settings.TTS_MAX_CONNECTIONS_PER_KEY = 1
     key = await new_key()
-    await speaks(await connect(headers=bearer(key)))
+    await assert_speaks(await connect(headers=bearer(key)))
     second = await connect(headers=bearer(key))
     await assert_refused(second, 4429, "too_many_connections")
 
@@ -172,8 +165,8 @@ async def test_the_default_connection_limit_applies_to_keys_without_one(
 async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, connect):
     key = await new_key(requests_per_minute=2)
     socket = await connect(headers=bearer(key))
-    await speaks(socket, "One.")
-    await speaks(socket, "Two.")
+    await assert_speaks(socket, "One.")
+    await assert_speaks(socket, "Two.")
     await socket.send_json_to({"text": "Three.", "voice_id": "joe", "request_id": "third"})
     error = await socket.receive_json_from(timeout=5)
     assert error["code"] == "too_many_requests"
@@ -182,7 +175,7 @@ async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, 
     # The connection is still there, and another key is not held back.
     await socket.send_json_to({"type": "cancel", "request_id": "nothing"})
     assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_request"
-    await speaks(await connect(headers=bearer(await new_key("other"))))
+    await assert_speaks(await connect(headers=bearer(await new_key("other"))))
     assert (await usage_after(requests=3, key__name="other")).requests == 1
     assert (await KeyUsage.objects.aget(key__name="client")).requests == 2
 
@@ -196,7 +189,7 @@ async def test_a_message_over_the_size_limit_is_refused_and_the_socket_serves_on
     assert "at most 2048 bytes" in error["message"]
     await socket.send_to(bytes_data=b"\x00" * 4096)
     assert (await socket.receive_json_from(timeout=5))["code"] == "message_too_large"
-    await speaks(socket)
+    await assert_speaks(socket)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +203,7 @@ async def test_a_browser_from_another_origin_is_refused_with_4403(connect, origi
 async def test_pages_from_allowed_hosts_and_listed_origins_may_connect(connect, settings):
     settings.TTS_ALLOWED_ORIGINS = ["https://app.example.com"]
     for origin in (b"http://127.0.0.1:8000", b"http://localhost:3000", b"https://app.example.com"):
-        await speaks(await connect(headers=[(b"origin", origin)]))
+        await assert_speaks(await connect(headers=[(b"origin", origin)]))
 
 
 def test_the_page_token_endpoint_serves_only_staff(client):
@@ -231,7 +224,7 @@ async def test_create_api_key_prints_a_key_that_works(keys_required, connect):
     assert key.startswith(f"tts_{api_key.prefix}_")
     assert api_key.max_connections == 3
     assert key not in (api_key.secret_hash, api_key.prefix)  # only a hash is stored
-    await speaks(await connect(headers=bearer(key)))
+    await assert_speaks(await connect(headers=bearer(key)))
 
     await sync_to_async(call_command)("revoke_api_key", api_key.prefix, stdout=io.StringIO())
     socket = await connect(headers=bearer(key))

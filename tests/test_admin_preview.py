@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from .browser import browser_page, require_chromium
-from .servers import Deployment, deployment
+from .servers import Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -16,11 +15,10 @@ PASSWORD = "preview-test-password"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def server(open_server: Deployment) -> Deployment:
     require_chromium()
-    with deployment(tmp_path_factory.mktemp("preview")) as running:
-        running.create_superuser("op", PASSWORD)
-        yield running
+    open_server.create_superuser("op", PASSWORD)
+    return open_server
 
 
 @pytest.fixture

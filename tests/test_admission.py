@@ -4,17 +4,14 @@ makes everyone wait (synthesis/admission.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import websockets
 
 from synthesis.admission import Load
 
-from .servers import Deployment, deployment
+from .clients import receive, send
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -22,29 +19,21 @@ BURST = 30
 TEXT = "A long answer that one of many listeners asked for at the very same moment. " * 60
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp("admission")
-    with deployment(data_dir, TTS_MAX_CONNECTIONS_PER_KEY="0") as running:
-        yield running
-
-
-def test_a_burst_is_admitted_or_refused_at_once_and_nothing_fails(server: Deployment) -> None:
-    url = f"ws://127.0.0.1:{server.port}/ws/tts/"
+def test_a_burst_is_admitted_or_refused_at_once_and_nothing_fails(open_server: Deployment) -> None:
+    server = open_server  # whose clients send no key, so no per-key limit applies
 
     async def listener(number: int) -> tuple[dict, float, list[dict]]:
-        async with websockets.connect(url, max_size=None) as ws:
+        async with server.websocket(max_size=None) as ws:
             started = time.monotonic()
-            request = {"text": TEXT, "voice_id": "joe", "request_id": f"r{number}"}
-            await ws.send(json.dumps(request))
-            first = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            await send(ws, {"text": TEXT, "voice_id": "joe", "request_id": f"r{number}"})
+            first = await receive(ws, 30)
             answered = time.monotonic() - started
             later = []
             if first["status"] == "chunk":
                 # Listen a while as a real client would, then hang up.
                 deadline = time.monotonic() + 5
                 while time.monotonic() < deadline:
-                    later.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                    later.append(await receive(ws, 30))
                     if later[-1]["status"] != "chunk":
                         break
             return first, answered, later

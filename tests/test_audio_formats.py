@@ -17,7 +17,7 @@ import pytest
 from speech.engine.audio import pcm16_to_alaw, pcm16_to_ulaw
 from voices.models import Voice
 
-from .conftest import receive_until_end
+from .clients import speak
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -36,8 +36,7 @@ def test_a_law_matches_the_reference_encoder_for_every_sample():
 
 
 async def request_audio(socket, **fields) -> tuple[bytes, dict]:
-    await socket.send_json_to({"text": TEXT, "voice_id": "joe", **fields})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, TEXT, **fields)
     assert messages[-1]["status"] == "complete", messages[-1]
     audio = b"".join(base64.b64decode(m["data"]["audio"]) for m in messages[:-1])
     assert {m["data"]["format"] for m in messages[:-1]} == {fields["output_format"]}

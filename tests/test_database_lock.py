@@ -5,30 +5,20 @@ Against a real Daphne with its SQLite database locked by another process's trans
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import websockets
 
-from .servers import Deployment, deployment, speak_on
+from .clients import receive, send, speak
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
 LOCKED_SECONDS = 5.0
 LONG_TEXT = "A stream that keeps speaking while the database is locked by someone else. " * 8
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    data_dir: Path = tmp_path_factory.mktemp("database-lock")
-    with deployment(data_dir) as running:
-        running.api_key = running.manage("create_api_key", "locked-out").strip()
-        yield running
 
 
 def hold_write_lock(database: Path, seconds: float, taken: threading.Event) -> None:
@@ -43,18 +33,18 @@ def hold_write_lock(database: Path, seconds: float, taken: threading.Event) -> N
         connection.close()
 
 
-def test_a_locked_database_stalls_no_unrelated_stream(server: Deployment) -> None:
+def test_a_locked_database_stalls_no_unrelated_stream(open_server: Deployment) -> None:
+    server = open_server
+    key = server.create_api_key("locked-out")
     taken = threading.Event()
     locker = threading.Thread(
         target=hold_write_lock, args=(server.data_dir / "db.sqlite3", LOCKED_SECONDS, taken)
     )
-    headers = {"Authorization": f"Bearer {server.api_key}"}
-    url = f"ws://127.0.0.1:{server.port}/ws/tts/"
 
     async def scenario() -> tuple[float, float, tuple[int, dict]]:
-        async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
-            await ws.send(json.dumps({"text": LONG_TEXT, "voice_id": "joe"}))
-            first = json.loads(await ws.recv())
+        async with server.websocket(key=key, max_size=None) as ws:
+            await send(ws, {"text": LONG_TEXT, "voice_id": "joe"})
+            first = await receive(ws)
             assert first["status"] == "chunk"
             locker.start()
             await asyncio.to_thread(taken.wait, 10)
@@ -64,7 +54,7 @@ def test_a_locked_database_stalls_no_unrelated_stream(server: Deployment) -> Non
                 # The longest wait between two messages of the stream while the lock is held.
                 longest, last = 0.0, time.monotonic()
                 while time.monotonic() - locked_at < LOCKED_SECONDS - 0.5:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    message = await receive(ws, 30)
                     longest = max(longest, time.monotonic() - last)
                     last = time.monotonic()
                     if message["status"] != "chunk":
@@ -73,15 +63,15 @@ def test_a_locked_database_stalls_no_unrelated_stream(server: Deployment) -> Non
 
             async def newcomer_without_key() -> float:
                 started = time.monotonic()
-                async with websockets.connect(url) as other:
-                    messages = await speak_on(other, "Hello there.")
+                async with server.websocket() as other:
+                    messages = await speak(other, "Hello there.")
                 assert messages[-1]["status"] == "complete"
                 return time.monotonic() - started
 
             async def keyed_request_ends() -> None:
                 # Its usage is written when it ends: that write waits for the lock.
-                async with websockets.connect(url, additional_headers=headers) as other:
-                    await speak_on(other, "Counted.")
+                async with server.websocket(key=key) as other:
+                    await speak(other, "Counted.")
 
             async def readiness() -> tuple[int, dict]:
                 await asyncio.sleep(0.5)

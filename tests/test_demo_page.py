@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from .browser import browser_page, require_chromium
-from .servers import Deployment, deployment
+from .servers import Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -17,11 +15,10 @@ LONG_TEXT = (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def server(open_server: Deployment) -> Deployment:
     require_chromium()
-    # An operator's lower bound of 2 s lets an idle close happen within a test.
-    with deployment(tmp_path_factory.mktemp("demo"), TTS_TIMEOUT_MIN="2") as running:
-        yield running
+    # Its lower bound of 2 s lets an idle close happen within a test.
+    return open_server
 
 
 @pytest.fixture

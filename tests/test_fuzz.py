@@ -20,7 +20,7 @@ from protocol.messages import (
 )
 from speech.engine.audio import SAMPLE_RATES
 
-from .conftest import receive_until_end
+from .clients import speak
 
 FIELDS = [
     "text", "voice_id", "request_id", "speed", "sample_rate", "output_format", "language",
@@ -107,5 +107,4 @@ async def test_hundreds_of_bad_frames_get_errors_and_the_socket_still_serves(con
         assert len(answer.get("message", "")) < 400  # client values are quoted cut short
         if answer["status"] == "error":
             assert answer["code"] in {"invalid_json", "invalid_request", "voice_not_found"}, frame
-    await socket.send_json_to({"text": "Still fine after all that.", "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    assert (await speak(socket, "Still fine after all that."))[-1]["status"] == "complete"

@@ -5,15 +5,14 @@ space limit so that a regression fails here rather than exhausting the machine."
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import websockets
 
-from .conftest import pcm_of
-from .servers import Deployment, deployment, speak_on
+from .clients import pcm_of, receive, receive_until_end, send, speak
+from .servers import Deployment, deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -44,26 +43,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         yield running
 
 
-async def first_chunks_then_cancel(port: int, text: str, chunks: int, **fields: object) -> list:
+async def first_chunks_then_cancel(
+    server: Deployment, text: str, chunks: int, **fields: object
+) -> list:
     """Send one request, take its first `chunks` audio chunks, then cancel it; its messages."""
-    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/tts/", max_size=None) as ws:
-        request = {"text": text, "voice_id": "joe", "request_id": "attack", **fields}
-        await ws.send(json.dumps(request))
+    async with server.websocket(max_size=None) as ws:
+        await send(ws, {"text": text, "voice_id": "joe", "request_id": "attack", **fields})
         messages: list[dict] = []
         while len([m for m in messages if m["status"] == "chunk"]) < chunks:
-            messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+            messages.append(await receive(ws))
             if messages[-1]["status"] != "chunk":
                 return messages
-        await ws.send(json.dumps({"type": "cancel", "request_id": "attack"}))
-        while messages[-1]["status"] == "chunk":
-            messages.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-        return messages
+        await send(ws, {"type": "cancel", "request_id": "attack"})
+        return messages + await receive_until_end(ws)
 
 
 def test_it_speaks_huge_readings_within_its_memory_budget(server: Deployment) -> None:
     async def attack_all() -> list[list[dict]]:
         attacks = [
-            first_chunks_then_cancel(server.port, text, 4, speed=0.5, sample_rate=48000)
+            first_chunks_then_cancel(server, text, 4, speed=0.5, sample_rate=48000)
             for text in ATTACKS.values()
         ]
         return await asyncio.gather(*attacks)
@@ -98,20 +96,21 @@ def test_pauses_are_capped_per_request_by_name(server: Deployment) -> None:
 
 def test_pauses_add_up_across_a_text_stream(server: Deployment) -> None:
     async def stream() -> list[dict]:
-        async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws/tts/") as ws:
+        async with server.websocket() as ws:
             fields = {"request_id": "s", "continue": True}
             for _ in range(2):
                 text = '<speak>Wait <break time="8s"/> now.</speak>'
-                await ws.send(json.dumps({"text": text, "voice_id": "joe", **fields}))
+                await send(ws, {"text": text, "voice_id": "joe", **fields})
             # The third would take the request to 24 s of pauses: refused, the stream goes on.
             third = '<speak>And <break time="8s"/> again.</speak>'
-            await ws.send(json.dumps({"text": third, **fields}))
+            await send(ws, {"text": third, **fields})
             refused = None
             while refused is None:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                message = await receive(ws)
                 if message["status"] == "error":
                     refused = message
-            end = await speak_on(ws, "The end.", {"request_id": "s", "continue": False})
+            last: dict[str, Any] = {"request_id": "s", "continue": False}
+            end = await speak(ws, "The end.", **last)
             return [refused, end[-1]]
 
     refused, last = asyncio.run(stream())

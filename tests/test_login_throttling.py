@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
@@ -17,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
-from .servers import Deployment, deployment
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -145,11 +144,14 @@ def test_it_hashes_one_password_at_a_time(counting_hasher, settings):
     assert counting_hasher.most_at_once == 1
 
 
+# An operator of the shared server's own, whom no other test logs in as.
+OVER_HTTP = "http-operator"
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployment(tmp_path_factory.mktemp("logins"), warm_up=False) as running:
-        running.create_superuser("operator", PASSWORD)
-        yield running
+def server(open_server: Deployment) -> Deployment:
+    open_server.create_superuser(OVER_HTTP, PASSWORD)
+    return open_server
 
 
 def log_in_over_http(server: Deployment, password: str) -> tuple[str, str]:
@@ -162,7 +164,7 @@ def log_in_over_http(server: Deployment, password: str) -> tuple[str, str]:
     assert csrf is not None
     fields = {
         "csrfmiddlewaretoken": csrf.group(1),
-        "username": "operator",
+        "username": OVER_HTTP,
         "password": password,
         "next": "/admin/",
     }

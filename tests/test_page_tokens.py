@@ -14,7 +14,7 @@ from django.test import Client
 
 from access.tokens import page_token_for
 
-from .conftest import receive_until_end
+from .clients import assert_speaks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,11 +58,6 @@ async def page_socket(connect, browser: Browser, token: str | None = None) -> We
     return await connect(f"/ws/tts/?token={token}", headers=browser.cookie)
 
 
-async def speaks(socket: WebsocketCommunicator) -> None:
-    await socket.send_json_to({"text": "Hello there.", "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
-
-
 async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: str) -> str:
     error = await socket.receive_json_from(timeout=5)
     assert (error["status"], error["code"]) == ("error", code)
@@ -71,7 +66,7 @@ async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: s
 
 
 async def test_it_opens_a_connection_for_a_logged_in_staff_users_page(connect):
-    await speaks(await page_socket(connect, await logged_in()))
+    await assert_speaks(await page_socket(connect, await logged_in()))
 
 
 async def test_it_refuses_the_token_once_the_user_has_logged_out(connect):
@@ -122,12 +117,12 @@ async def test_it_refuses_page_connections_over_the_users_limit_with_4429(connec
     # Each is admitted (it speaks) before the next connects: sockets that race for the last
     # place are admitted in no particular order.
     first = await page_socket(connect, browser)
-    await speaks(first)
-    await speaks(await page_socket(connect, browser))
+    await assert_speaks(first)
+    await assert_speaks(await page_socket(connect, browser))
     third = await page_socket(connect, browser)
     message = await assert_refused(third, 4429, "too_many_connections")
     assert "2 demo page connections" in message
     # Another staff user has places of their own, and a closed page frees its place.
-    await speaks(await page_socket(connect, await logged_in("colleague")))
+    await assert_speaks(await page_socket(connect, await logged_in("colleague")))
     await first.disconnect()
-    await speaks(await page_socket(connect, browser))
+    await assert_speaks(await page_socket(connect, browser))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import websockets
@@ -17,36 +15,26 @@ from channels.testing import WebsocketCommunicator
 from access.keys import create_key
 from access.models import APIKey
 
-from .conftest import receive_until_end, staff_client
-from .servers import Deployment, deployment, speak_on
+from .clients import receive, send, speak
+from .conftest import staff_client
+from .servers import Deployment, deployment
 
 pytestmark = pytest.mark.e2e
 
 
-def keyed_deployment(data_dir: Path, key_check_seconds: str = "2") -> Iterator[Deployment]:
-    """`make run` as it serves: one process, the in-memory layer, keys required."""
-    with deployment(
-        data_dir,
-        warm_up=False,
-        TTS_REQUIRE_API_KEY="true",
-        TTS_KEY_CHECK_SECONDS=key_check_seconds,
-    ) as running:
-        running.api_key = running.manage("create_api_key", "warm-up").strip()
-        assert running.speak("Warming up.")[-1]["status"] == "complete"
-        yield running
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    yield from keyed_deployment(tmp_path_factory.mktemp("revocation"))
-
-
 @pytest.fixture(scope="module")
 def server_checking_keys_rarely(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """Open sockets' keys looked at again only every minute: a revocation can then only be
-    noticed by the next request's own check (under load, `manage.py revoke_api_key` takes
-    longer than the usual 2 s between checks, which then closed the socket first)."""
-    yield from keyed_deployment(tmp_path_factory.mktemp("revocation-rare"), "60")
+    """Keys required, and open sockets' keys looked at again only every minute: a revocation
+    can then only be noticed by the next request's own check (under load, `manage.py
+    revoke_api_key` takes longer than the usual 2 s between checks, which then closed the
+    socket first)."""
+    with deployment(
+        tmp_path_factory.mktemp("revocation-rare"),
+        key_name="warm-up",
+        TTS_REQUIRE_API_KEY="true",
+        TTS_KEY_CHECK_SECONDS="60",
+    ) as running:
+        yield running
 
 
 @dataclass
@@ -62,21 +50,19 @@ def revoke_from_another_process(server: Deployment, then_send: dict | None = Non
     """Open a socket with a new key and speak once; revoke the key with `manage.py
     revoke_api_key`, a process with a channel layer of its own, whose message reaches no
     socket; send `then_send`, if given; return what the socket received until it closed."""
-    key = server.manage("create_api_key", "kiosk").strip()
+    key = server.create_api_key("kiosk")
 
     async def exchange() -> Ending:
-        url = f"ws://127.0.0.1:{server.port}/ws/tts/"
-        headers = {"Authorization": f"Bearer {key}"}
-        async with websockets.connect(url, additional_headers=headers) as ws:
-            assert (await speak_on(ws, "Before."))[-1]["status"] == "complete"
+        async with server.websocket(key=key) as ws:
+            assert (await speak(ws, "Before."))[-1]["status"] == "complete"
             await asyncio.to_thread(server.manage, "revoke_api_key", key.split("_")[1])
             revoked_at = time.monotonic()
             if then_send is not None:
-                await ws.send(json.dumps(then_send))
+                await send(ws, then_send)
             messages = []
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 while True:
-                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+                    messages.append(await receive(ws, 10))
             received = closed.value.rcvd
             return Ending(
                 messages, received.code if received else None, time.monotonic() - revoked_at
@@ -100,8 +86,11 @@ def test_it_refuses_a_new_request_once_another_process_revoked_the_key(
     assert ending.seconds < 1
 
 
-def test_it_closes_an_idle_socket_within_seconds_of_another_process_revoking_its_key(server):
-    ending = revoke_from_another_process(server)
+def test_it_closes_an_idle_socket_within_seconds_of_another_process_revoking_its_key(
+    keyed_server,
+):
+    # Its sockets' keys are looked at again every 2 s (TTS_KEY_CHECK_SECONDS, the default).
+    ending = revoke_from_another_process(keyed_server)
     assert [(m["code"], m["message"]) for m in ending.messages] == [
         ("unauthorized", "This connection's API key has been revoked.")
     ]
@@ -120,8 +109,7 @@ def keys_required(settings):
 
 async def socket_that_spoke(connect, key: str) -> WebsocketCommunicator:
     socket = await connect(headers=bearer(key))
-    await socket.send_json_to({"text": "Hello.", "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    assert (await speak(socket, "Hello."))[-1]["status"] == "complete"
     return socket
 
 

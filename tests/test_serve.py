@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +13,9 @@ import pytest
 import redis
 import websockets
 
+from .clients import receive, speak
 from .conftest import require_service
-from .servers import ROOT, Deployment, free_port, speak_on, wait_for, wait_for_port
+from .servers import Deployment, deployment, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -30,31 +29,26 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Deployment]]:
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[subprocess.Popen, Deployment]]:
+    """`manage.py serve --workers 2` on Redis, as in production: DEBUG off, keys required.
+    The tests share it in order; the last one stops it."""
     require_service("Redis", 6379)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "ttsproject.settings",
-        "DATA_DIR": str(tmp_path),
-        "REDIS_URL": REDIS_URL,
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    port = free_port()
-    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2"]
-    with open(tmp_path / "serve.log", "wb") as log:
-        serve = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        wait_for_port(port, serve)
-        running = Deployment(port, env, tmp_path, [])
-        # As in production, DEBUG is off and keys are required.
-        running.api_key = running.manage("create_api_key", "serve test").strip()
-        yield serve, running
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            serve.wait()
+    with deployment(
+        tmp_path_factory.mktemp("serve"),
+        workers=2,
+        warm_up=False,
+        supervised=True,
+        # Nothing of the test's environment but a PATH: serve finds its own Python.
+        environ={"PATH": "/usr/bin:/bin"},
+        key_name="serve test",
+        REDIS_URL=REDIS_URL,
+    ) as running:
+        assert running.server is not None
+        yield running.server, running
 
 
 def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
@@ -72,18 +66,18 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
     subprocess.run(["kill", "-KILL", str(victim)], check=True)
     assert wait_for(lambda: len(children_of(serve.pid) - before) == 1, 15)
     assert victim not in children_of(serve.pid)
-    assert "exited with -9; starting it again" in (running.data_dir / "serve.log").read_text()
+    assert "exited with -9; starting it again" in running.log()
     assert running.speak("And after a worker died.")[-1]["status"] == "complete"
 
     # Revoking the key from another process closes its open socket through Redis.
+    # (A key of its own: the next test still needs the deployment's.)
+    key = running.create_api_key("revoked while open")
+
     async def revoke_while_open() -> tuple[dict, int | None]:
-        headers = {"Authorization": f"Bearer {running.api_key}"}
-        url = f"ws://127.0.0.1:{running.port}/ws/tts/"
-        async with websockets.connect(url, additional_headers=headers) as ws:
-            assert (await speak_on(ws, "Still allowed."))[-1]["status"] == "complete"
-            assert running.api_key is not None
-            await asyncio.to_thread(running.manage, "revoke_api_key", running.api_key[4:12])
-            error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        async with running.websocket(key=key) as ws:
+            assert (await speak(ws, "Still allowed."))[-1]["status"] == "complete"
+            await asyncio.to_thread(running.manage, "revoke_api_key", key[4:12])
+            error = await receive(ws, 5)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
             return error, closed.value.rcvd.code if closed.value.rcvd else None
@@ -92,23 +86,15 @@ def test_serve_runs_daphne_and_workers_and_restarts_a_dead_worker(served):
     assert (error["code"], close_code) == ("unauthorized", 4401)
     assert "revoked" in error["message"]
 
-    # SIGTERM stops everything, in good order.
-    children = children_of(serve.pid)
-    serve.send_signal(signal.SIGTERM)
-    assert serve.wait(timeout=40) == 0
-    time.sleep(0.5)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
-
 
 def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
     serve, running = served
     assert wait_for(lambda: running.get("/readyz")[0] == 200, 60), running.get("/readyz")
+    children = children_of(serve.pid)
     text = " ".join(f"Sentence {n} of a reply that is still being spoken." for n in range(8))
 
     async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
-        url = f"ws://127.0.0.1:{running.port}/ws/tts/"
-        headers = {"Authorization": f"Bearer {running.api_key}"}
-        async with websockets.connect(url, additional_headers=headers) as ws:
+        async with running.websocket(key=running.api_key) as ws:
             ready = []
 
             async def stop_serve() -> None:
@@ -116,7 +102,7 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
                 await asyncio.sleep(0.2)
                 ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
 
-            messages = await speak_on(ws, text, after_first=stop_serve, timeout=30)
+            messages = await speak(ws, text, after_first=stop_serve, timeout=30)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 30)
             code = closed.value.rcvd.code if closed.value.rcvd else None
@@ -128,4 +114,7 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
     chunks = messages[:-1]
     assert [m["data"]["sequence"] for m in chunks] == list(range(len(chunks)))
     assert close_code == 1001
+    # Daphne and the workers stop, and serve with them.
     assert serve.wait(timeout=40) == 0
+    time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)

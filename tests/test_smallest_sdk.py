@@ -7,24 +7,19 @@ messages. The server requires keys, as in production.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 
 import pytest
 from smallestai.waves import TTSConfig, WavesStreamingTTS
 
-from .servers import Deployment, deployment
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployment(
-        tmp_path_factory.mktemp("smallest"), warm_up=False, TTS_REQUIRE_API_KEY="true"
-    ) as running:
-        running.api_key = running.manage("create_api_key", "smallest sdk").strip()
-        assert running.speak("Warming up.")[-1]["status"] == "complete"
-        yield running
+def server(keyed_server: Deployment) -> Deployment:
+    return keyed_server
 
 
 def client(server: Deployment, api_key: str | None = None) -> WavesStreamingTTS:

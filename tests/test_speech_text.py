@@ -8,7 +8,6 @@ heard, not just the text handed to the engine.
 from __future__ import annotations
 
 from io import StringIO
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,7 +15,8 @@ from django.core.management import call_command
 
 from voices.models import Pronunciation, Voice
 
-from .conftest import pcm_of, receive_until_end, recognized, staff_client
+from .clients import pcm_of, receive_until_end, recognized, speak
+from .conftest import staff_client
 
 RATE = 16000
 
@@ -32,17 +32,13 @@ def heard_in_order(expected: list[str], heard: list[str]) -> list[str]:
     return found
 
 
-async def speak(socket: Any, text: str, **fields: Any) -> list[dict[str, Any]]:
-    await socket.send_json_to({"text": text, "voice_id": "joe", "sample_rate": RATE, **fields})
-    return await receive_until_end(socket)
-
-
 async def test_numbers_dates_and_titles_are_heard_as_the_writer_meant(connect):
     socket = await connect()
     messages = await speak(
         socket,
         "On 3/4/2025, Dr. Smith paid $12.50 for 3 kg of apples. The meeting starts at "
         "10:30 am on Jan. 5th. Call 555-1234 before the 21st.",
+        sample_rate=RATE,
     )
     assert messages[-1]["status"] == "complete"
     heard = recognized(pcm_of(messages))
@@ -63,7 +59,10 @@ async def test_numbers_dates_and_titles_are_heard_as_the_writer_meant(connect):
 async def test_word_timestamps_name_the_written_words_of_what_was_read(connect):
     socket = await connect()
     messages = await speak(
-        socket, "Dr. Smith paid $12.50 on 3/4/2025 at 10:30am.", word_timestamps=True
+        socket,
+        "Dr. Smith paid $12.50 on 3/4/2025 at 10:30am.",
+        word_timestamps=True,
+        sample_rate=RATE,
     )
     words = [
         word for m in messages if m["status"] == "word_timestamp" for word in m["data"]["words"]
@@ -81,7 +80,7 @@ async def test_word_timestamps_name_the_written_words_of_what_was_read(connect):
 async def test_an_admin_lexicon_entry_changes_what_is_spoken(connect):
     text = "Please reply ASAP."
     socket = await connect()
-    before = recognized(pcm_of(await speak(socket, text)))
+    before = recognized(pcm_of(await speak(socket, text, sample_rate=RATE)))
     assert "soon" not in before and "possible" not in before, before
 
     client = await sync_to_async(staff_client)()
@@ -91,7 +90,7 @@ async def test_an_admin_lexicon_entry_changes_what_is_spoken(connect):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
-    after = recognized(pcm_of(await speak(socket, text)))
+    after = recognized(pcm_of(await speak(socket, text, sample_rate=RATE)))
     assert heard_in_order(["as", "soon", "as", "possible"], after) == [
         "as", "soon", "as", "possible",
     ], after  # fmt: skip
@@ -104,7 +103,7 @@ async def test_a_phoneme_entry_for_one_voice_is_said_by_that_voice(connect):
         voice=joe, text="hello", replacement="ɡʊdbˈaɪ", kind=Pronunciation.KIND_PHONEMES
     )
     socket = await connect()
-    heard = recognized(pcm_of(await speak(socket, "I said hello to my friend.")))
+    heard = recognized(pcm_of(await speak(socket, "I said hello to my friend.", sample_rate=RATE)))
     assert "goodbye" in heard and "hello" not in heard, heard
 
 
@@ -114,6 +113,7 @@ async def test_ssml_breaks_pause_for_as_long_as_asked(connect):
         socket,
         '<speak>First <break time="1200ms"/> second <break time="300ms"/> third.</speak>',
         word_timestamps=True,
+        sample_rate=RATE,
     )
     assert messages[-1]["status"] == "complete"
     words = [w for m in messages if m["status"] == "word_timestamp" for w in m["data"]["words"]]
@@ -132,6 +132,7 @@ async def test_ssml_sub_say_as_and_phoneme_are_heard(connect):
         '<say-as interpret-as="date" format="mdy">12/25/2025</say-as>, to '
         '<say-as interpret-as="telephone">555-0199</say-as>. I said '
         '<phoneme ph="ɡʊdbˈaɪ">hello</phoneme> to my friend.</speak>',
+        sample_rate=RATE,
     )
     heard = recognized(pcm_of(messages))
     expected = "soon possible december twenty fifth five five five zero one nine nine goodbye"
@@ -162,7 +163,9 @@ async def test_ssml_that_cannot_be_spoken_is_refused_by_name_and_the_socket_goes
     assert error["status"] == "error" and error["code"] == "invalid_request"
     assert error["request_id"] == "bad"
     assert message in error["message"]
-    messages = await speak(socket, "<speak>Still <break time='100ms'/> here.</speak>")
+    messages = await speak(
+        socket, "<speak>Still <break time='100ms'/> here.</speak>", sample_rate=RATE
+    )
     assert messages[-1]["status"] == "complete"
     assert messages[-1]["data"]["audio_seconds"] > 0.5
 
@@ -187,7 +190,7 @@ async def test_bad_ssml_in_a_text_stream_loses_nothing_already_sent(connect):
 
 async def test_plain_text_with_angle_brackets_stays_plain_text(connect):
     socket = await connect()
-    messages = await speak(socket, "If a < b and <b> is bold, then say so.")
+    messages = await speak(socket, "If a < b and <b> is bold, then say so.", sample_rate=RATE)
     assert messages[-1]["status"] == "complete"
     assert messages[-1]["data"]["audio_seconds"] > 1.5
     heard = recognized(pcm_of(messages))

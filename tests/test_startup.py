@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import websockets
 
+from .clients import speak
 from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL
-from .servers import ROOT, Deployment, free_port, speak_on, wait_for, wait_for_port
+from .servers import ROOT, Deployment, free_port, wait_for, wait_for_port
 
 IMPORT_EVERYTHING = """
 import json, signal, threading
@@ -105,7 +106,7 @@ def test_serve_preloads_the_voices_and_drains_on_sigterm_closing_with_1001(tmp_p
                     ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
 
                 text = " ".join(f"Sentence {n} of a reply still being spoken." for n in range(6))
-                messages = await speak_on(ws, text, after_first=stop_serve, timeout=30)
+                messages = await speak(ws, text, after_first=stop_serve, timeout=30)
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), 30)
                 code = closed.value.rcvd.code if closed.value.rcvd else None

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from .servers import deployment
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +29,13 @@ def status_of(url: str) -> int:
         return error.code
 
 
-def test_it_answers_404_to_a_path_that_climbs_out_of_the_static_folders(tmp_path):
-    with deployment(tmp_path, warm_up=False) as running:
-        assert status_of(f"{running.url}/static/admin/css/base.css") == 200
-        for path in CLIMBING_OUT:
-            assert status_of(running.url + path) == 404, path
-        assert status_of(f"{running.url}/healthz") == 200
-        log = running.log()
+def test_it_answers_404_to_a_path_that_climbs_out_of_the_static_folders(open_server: Deployment):
+    running = open_server
+    mark = running.log_mark()
+    assert status_of(f"{running.url}/static/admin/css/base.css") == 200
+    for path in CLIMBING_OUT:
+        assert status_of(running.url + path) == 404, path
+    assert status_of(f"{running.url}/healthz") == 200
+    log = running.log(since=mark)
     assert "Traceback" not in log
     assert "Exception inside application" not in log

@@ -11,7 +11,7 @@ import pytest
 
 from voices.models import Voice
 
-from .conftest import pcm_of, receive_until_end, recognized
+from .clients import pcm_of, receive_until_end, recognized, speak
 
 PARAGRAPH = (
     "Hello there, thanks for calling the support line. "
@@ -27,8 +27,7 @@ def rms_dbfs(samples: np.ndarray) -> float:
 
 async def test_it_streams_a_paragraph_as_ordered_chunks_then_complete(connect):
     socket = await connect()
-    await socket.send_json_to({"text": PARAGRAPH, "voice_id": "joe", "request_id": "para-1"})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, PARAGRAPH, request_id="para-1")
 
     chunks, complete = messages[:-1], messages[-1]
     assert complete["status"] == "complete", complete
@@ -62,8 +61,7 @@ async def test_it_speaks_words_a_recognizer_can_read_back_in_order(connect, sett
         "Call me back. Please write again tomorrow morning."
     )
     socket = await connect()
-    await socket.send_json_to({"text": text, "voice_id": "joe", "sample_rate": 16000})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, text, sample_rate=16000)
     heard = recognized(pcm_of(messages))
     expected = (
         "hello thanks calling sunny weather today call back please write again tomorrow morning"
@@ -79,16 +77,14 @@ async def test_it_speaks_words_a_recognizer_can_read_back_in_order(connect, sett
 async def test_it_serves_many_requests_one_after_another_on_one_socket(connect):
     socket = await connect()
     for number in range(3):
-        await socket.send_json_to({"text": f"Request number {number}.", "voice_id": "joe"})
-        messages = await receive_until_end(socket)
+        messages = await speak(socket, f"Request number {number}.")
         assert messages[-1]["status"] == "complete"
         assert messages[0]["data"]["sequence"] == 0
 
 
 async def test_it_generates_a_request_id_when_the_client_sends_none(connect):
     socket = await connect()
-    await socket.send_json_to({"text": "Hi.", "voice_id": "joe"})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, "Hi.")
     request_ids = {m["request_id"] for m in messages}
     assert len(request_ids) == 1
     assert len(request_ids.pop()) == 32  # a hex uuid
@@ -98,8 +94,7 @@ async def test_it_generates_a_request_id_when_the_client_sends_none(connect):
 async def test_it_delivers_the_same_speech_at_every_sample_rate(connect, sample_rate):
     socket = await connect()
     text = "The weather is sunny today."
-    await socket.send_json_to({"text": text, "voice_id": "joe", "sample_rate": sample_rate})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, text, sample_rate=sample_rate)
     assert {m["data"]["sample_rate"] for m in messages[:-1]} == {sample_rate}
     seconds = len(pcm_of(messages)) / sample_rate
     assert 1.2 < seconds < 3.5
@@ -125,8 +120,7 @@ async def test_it_speaks_faster_when_asked(connect):
     lengths = {}
     for speed in (1.0, 1.5):
         text = "This sentence is spoken at two different speeds."
-        await socket.send_json_to({"text": text, "voice_id": "joe", "speed": speed})
-        lengths[speed] = len(pcm_of(await receive_until_end(socket)))
+        lengths[speed] = len(pcm_of(await speak(socket, text, speed=speed)))
     assert lengths[1.5] < lengths[1.0] * 0.8
 
 
@@ -152,8 +146,7 @@ async def test_it_speaks_with_the_voices_settings_unless_the_request_sets_the_sp
 
 async def test_it_answers_on_the_smallest_compatible_path(connect):
     socket = await connect("/waves/v1/tts/live")
-    await socket.send_json_to({"text": "Hello.", "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    assert (await speak(socket, "Hello."))[-1]["status"] == "complete"
 
 
 async def test_it_cancels_a_request_and_sends_nothing_more_for_it(connect):
@@ -164,8 +157,7 @@ async def test_it_cancels_a_request_and_sends_nothing_more_for_it(connect):
     messages = await receive_until_end(socket)
     assert messages[-1] == {"status": "cancelled", "request_id": "long"}
     # The socket goes on serving, and nothing of the cancelled request arrives later.
-    await socket.send_json_to({"text": "Still here.", "voice_id": "joe", "request_id": "next"})
-    later = await receive_until_end(socket)
+    later = await speak(socket, "Still here.", request_id="next")
     assert {m["request_id"] for m in later} == {"next"}
     assert later[-1]["status"] == "complete"
 
@@ -186,8 +178,7 @@ async def test_a_cancelled_requests_queued_chunks_are_never_synthesized(connect,
     while (await socket.receive_json_from(timeout=30))["status"] != "cancelled":
         pass
     # The workers take jobs in order: once this one is done, they have seen every queued one.
-    await socket.send_json_to({"text": "Next.", "voice_id": "joe", "request_id": "next"})
-    later = await receive_until_end(socket)
+    later = await speak(socket, "Next.", request_id="next")
     assert {m["request_id"] for m in later} == {"next"}
 
     logged = [r.getMessage() for r in caplog.records if "of request long:" in r.getMessage()]

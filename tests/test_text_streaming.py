@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .conftest import pcm_of, receive_until_end
+from .clients import pcm_of, receive_until_end, speak
 
 REPLY = "Hello there, thanks for calling. I can help you with your order today. Anything else?"
 
@@ -107,8 +107,7 @@ async def test_the_buffer_limit_does_not_bound_a_whole_text(connect, settings):
     settings.TTS_MAX_BUFFER_CHARS = 50
     socket = await connect()
     text = "A whole text is bounded per message, not by the stream buffer, so this is spoken."
-    await socket.send_json_to({"text": text, "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    assert (await speak(socket, text))[-1]["status"] == "complete"
 
 
 async def test_a_streams_first_clause_is_heard_before_its_sentence_ends(connect):

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from ttsproject.asgi import application
 
-from .conftest import receive_until_end
+from .clients import speak
 
 
 async def wait_for_idle_close(socket: WebsocketCommunicator, timeout: float = 10) -> dict:
@@ -35,11 +35,11 @@ async def test_it_closes_an_idle_socket_after_the_default_timeout(connect):
 
 
 async def test_it_honours_the_timeout_parameter(connect):
-    socket = await connect("/ws/tts/?timeout=4")
+    socket = await connect("/ws/tts/?timeout=3")
     started = time.monotonic()
     error = await wait_for_idle_close(socket)
-    assert 4 <= time.monotonic() - started <= 5
-    assert error["message"] == "Connection timed out after 4 seconds of inactivity"
+    assert 3 <= time.monotonic() - started <= 4
+    assert error["message"] == "Connection timed out after 3 seconds of inactivity"
 
 
 async def test_it_restarts_the_clock_on_every_client_message(connect):
@@ -49,12 +49,12 @@ async def test_it_restarts_the_clock_on_every_client_message(connect):
         await socket.send_to(
             text_data=json.dumps(message) if isinstance(message, dict) else message
         )
-        await socket.receive_nothing(timeout=1.5)
+        await socket.receive_nothing(timeout=1)
     # The only output so far is the invalid_json answer; the clock restarted at the last message.
     error = await socket.receive_json_from(timeout=1)
     assert error["code"] == "invalid_json"
     error = await wait_for_idle_close(socket)
-    assert time.monotonic() - started >= 4.5 + 2 - 1.5
+    assert time.monotonic() - started >= 3 + 2 - 1
     assert error["code"] == "timeout"
 
 
@@ -62,8 +62,7 @@ async def test_it_is_not_idle_while_it_owes_audio(connect):
     # About 60 s of speech: synthesis and delivery take longer than the 2 s timeout.
     text = "Every sentence here is long enough to keep the workers busy for a while. " * 12
     socket = await connect()
-    await socket.send_json_to({"text": text, "voice_id": "joe"})
-    messages = await receive_until_end(socket, timeout=120)
+    messages = await speak(socket, text, timeout=120)
     finished = time.monotonic()
     assert messages[-1]["status"] == "complete"
     assert messages[-1]["data"]["audio_seconds"] > 30

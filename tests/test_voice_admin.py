@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 
 from voices.models import Voice, VoiceModel
 
-from .conftest import pcm_of, receive_until_end, staff_client
+from .clients import pcm_of, speak
+from .conftest import staff_client
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 
@@ -40,8 +41,7 @@ def voice_form(**changes: object) -> dict[str, object]:
 
 
 async def spoken_samples(socket, voice_id: str) -> int:
-    await socket.send_json_to({"text": TEXT, "voice_id": voice_id})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, TEXT, voice_id=voice_id)
     assert messages[-1]["status"] == "complete", messages[-1]
     return len(pcm_of(messages))
 

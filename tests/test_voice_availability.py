@@ -22,7 +22,8 @@ from django.test import AsyncClient
 from synthesis.workers import preload_voices
 from voices.models import Voice
 
-from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL, receive_until_end, staff_client
+from .clients import speak
+from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL, staff_client
 from .servers import ROOT, Deployment, free_port, wait_for, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -164,8 +165,7 @@ async def test_a_request_for_an_unavailable_voice_is_refused_at_once_with_the_re
         "used.",
         "field": "voice_id",
     }
-    await socket.send_json_to({"text": "Still here.", "voice_id": "joe"})
-    assert (await receive_until_end(socket))[-1]["status"] == "complete"
+    assert (await speak(socket, "Still here."))[-1]["status"] == "complete"
 
 
 async def test_a_model_that_fails_to_load_at_start_is_unavailable(connect, tmp_path):

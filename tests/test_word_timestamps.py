@@ -16,7 +16,7 @@ from speech.engine.words import (
 )
 from speech.text.script import Reading
 
-from .conftest import pcm_of, receive_until_end
+from .clients import pcm_of, receive_until_end, speak
 from .test_seams import quiet_runs
 
 TEXT = (
@@ -79,8 +79,7 @@ async def test_each_spoken_word_is_timed_in_order_within_its_audio(connect):
 
 async def test_there_are_no_timings_unless_asked_for(connect):
     socket = await connect()
-    await socket.send_json_to({"text": "Just audio, please.", "voice_id": "joe"})
-    messages = await receive_until_end(socket)
+    messages = await speak(socket, "Just audio, please.")
     assert messages[-1]["status"] == "complete"
     assert {message["status"] for message in messages} == {"chunk", "complete"}
 
