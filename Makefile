@@ -20,13 +20,17 @@ key: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py create_api_key "$(or $(NAME),$(USER),local)"
 
-test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+# Two test processes (pytest-xdist), each module kept in one of them: the end-to-end tests
+# mostly wait on servers, so a 2-core machine runs the suite in about two thirds of the time.
+TEST_PROCESSES ?= 2
 
-# The inner loop: everything that runs in the test process, against the real voice and the real
-# ASGI app, without starting servers or a browser (markers in pyproject.toml).
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
+
+# The inner loop: everything that runs in the test processes, against the real voice and the
+# real ASGI app, without starting servers or a browser (markers in pyproject.toml).
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not e2e and not browser"
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not e2e and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
