@@ -1,4 +1,4 @@
-"""Channel-layer messages between TTSConsumer and the synthesis workers.
+"""Channel-layer messages between a Session and the synthesis workers.
 
 Values are only str, int, float, bool, bytes and None, and lists and dicts of them, so that
 they survive channels-redis's msgpack.
