@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from django.test import AsyncClient
 
 from synthesis import consumers, health, session
 from synthesis.draining import DRAIN_SIGNAL, Drain
-from ttsproject.asgi import application
 
 GOING_AWAY = {"type": "websocket.close", "code": 1001}
 LONG_TEXT = " ".join(f"Sentence {n} of a reply that is still being spoken." for n in range(4))
@@ -52,23 +51,6 @@ def drain(monkeypatch: pytest.MonkeyPatch, stops: Stops) -> Drain:
     return fresh
 
 
-@pytest.fixture
-async def open_socket(transactional_db: None) -> AsyncIterator[Any]:
-    """Open sockets to the real application; all are disconnected at the end."""
-    opened: list[WebsocketCommunicator] = []
-
-    async def open_one() -> WebsocketCommunicator:
-        socket = WebsocketCommunicator(application, "/ws/tts/")
-        connected, _ = await socket.connect(timeout=5)
-        assert connected
-        opened.append(socket)
-        return socket
-
-    yield open_one
-    for socket in opened:
-        await socket.disconnect(timeout=5)
-
-
 async def until_closed(socket: WebsocketCommunicator) -> tuple[list[dict[str, Any]], dict]:
     """The messages a socket receives, up to its close, and the close."""
     messages: list[dict[str, Any]] = []
@@ -80,9 +62,9 @@ async def until_closed(socket: WebsocketCommunicator) -> tuple[list[dict[str, An
 
 
 async def test_an_idle_socket_is_closed_with_1001_and_the_last_close_stops_the_process(
-    drain, stops, open_socket
+    drain, stops, connect
 ):
-    socket = await open_socket()
+    socket = await connect()
     await drain.begin()
     assert drain.active
     assert await until_closed(socket) == ([], GOING_AWAY)
@@ -91,9 +73,9 @@ async def test_an_idle_socket_is_closed_with_1001_and_the_last_close_stops_the_p
     assert stops.times == 1
 
 
-async def test_a_new_socket_is_closed_with_1001_and_readyz_answers_503(drain, open_socket):
+async def test_a_new_socket_is_closed_with_1001_and_readyz_answers_503(drain, connect):
     await drain.begin()
-    socket = await open_socket()
+    socket = await connect()
     assert await until_closed(socket) == ([], GOING_AWAY)
     await socket.disconnect()
     response = await AsyncClient().get("/readyz")
@@ -102,9 +84,9 @@ async def test_a_new_socket_is_closed_with_1001_and_readyz_answers_503(drain, op
 
 
 async def test_a_request_under_way_finishes_before_its_socket_is_closed_with_1001(
-    drain, stops, open_socket
+    drain, stops, connect
 ):
-    socket = await open_socket()
+    socket = await connect()
     await socket.send_json_to({"text": LONG_TEXT, "voice_id": "joe", "request_id": "first"})
     first = await socket.receive_json_from(timeout=60)
     assert first["status"] == "chunk"
