@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -138,6 +139,29 @@ class Deployment:
                 return await speak(ws, text, **fields)
 
         return asyncio.run(exchange())
+
+
+async def speak_through_sigterm(
+    serve: subprocess.Popen, running: Deployment, ws: Any, text: str
+) -> tuple[list[dict], int | None, int]:
+    """Speak `text` on `ws` and send `serve` SIGTERM once its first message is in.
+
+    Returns the request's messages, the code the socket is then closed with, and the status
+    /readyz answered just after the signal.
+    """
+    ready = []
+
+    async def stop_serve() -> None:
+        serve.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
+
+    messages = await speak(ws, text, after_first=stop_serve, timeout=30)
+    try:
+        await asyncio.wait_for(ws.recv(), 30)
+    except websockets.ConnectionClosed as closed:
+        return messages, closed.rcvd.code if closed.rcvd else None, ready[0]
+    raise AssertionError("the socket stayed open after its request, while serve stopped")
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:

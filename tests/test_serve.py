@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import websockets
 
 from .clients import receive, speak
 from .conftest import require_service
-from .servers import Deployment, deployment, wait_for
+from .servers import Deployment, deployment, speak_through_sigterm, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -95,18 +94,7 @@ def test_sigterm_lets_a_request_finish_then_closes_its_socket_with_1001(served):
 
     async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
         async with running.websocket(key=running.api_key) as ws:
-            ready = []
-
-            async def stop_serve() -> None:
-                serve.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.2)
-                ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
-
-            messages = await speak(ws, text, after_first=stop_serve, timeout=30)
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await asyncio.wait_for(ws.recv(), 30)
-            code = closed.value.rcvd.code if closed.value.rcvd else None
-            return messages, code, ready[0]
+            return await speak_through_sigterm(serve, running, ws, text)
 
     messages, close_code, ready = asyncio.run(speak_through_shutdown())
     assert ready == 503  # load balancers stop sending new clients at once

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from .clients import speak
 from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL
-from .servers import ROOT, Deployment, free_port, wait_for, wait_for_port
+from .servers import ROOT, Deployment, free_port, speak_through_sigterm, wait_for, wait_for_port
 
 IMPORT_EVERYTHING = """
 import json, signal, threading
@@ -98,19 +97,8 @@ def test_serve_preloads_the_voices_and_drains_on_sigterm_closing_with_1001(tmp_p
 
         async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/tts/") as ws:
-                ready = []
-
-                async def stop_serve() -> None:
-                    serve.send_signal(signal.SIGTERM)
-                    await asyncio.sleep(0.2)
-                    ready.append((await asyncio.to_thread(running.get, "/readyz"))[0])
-
                 text = " ".join(f"Sentence {n} of a reply still being spoken." for n in range(6))
-                messages = await speak(ws, text, after_first=stop_serve, timeout=30)
-                with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await asyncio.wait_for(ws.recv(), 30)
-                code = closed.value.rcvd.code if closed.value.rcvd else None
-                return messages, code, ready[0]
+                return await speak_through_sigterm(serve, running, ws, text)
 
         messages, close_code, ready = asyncio.run(speak_through_shutdown())
         assert ready == 503
