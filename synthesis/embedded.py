@@ -10,7 +10,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from .heartbeat import heartbeat_forever, worker_name
-from .messages import LAYER_RETRY_FIRST, LAYER_RETRY_MAX, WORKER_CHANNEL
+from .messages import WORKER_CHANNEL, receive_riding_out
 from .workers import handle_job
 
 logger = logging.getLogger(__name__)
@@ -67,22 +67,14 @@ async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:
     """
     free = asyncio.Semaphore(slots)
     running: set[asyncio.Task[None]] = set()
-    pause = LAYER_RETRY_FIRST
     while True:
         await free.acquire()
-        try:
-            job = await layer.receive(WORKER_CHANNEL)
-        except Exception as error:
-            free.release()
-            if pause == LAYER_RETRY_FIRST:
-                logger.warning("Channel layer unavailable (%s); retrying", error)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LAYER_RETRY_MAX)
-            continue
-        if pause != LAYER_RETRY_FIRST:
-            logger.info("Channel layer available again")
-            pause = LAYER_RETRY_FIRST
+        job = await receive_riding_out(layer, WORKER_CHANNEL, nothing_lost)
         task = asyncio.create_task(handle_job(layer, job))  # type: ignore[arg-type]
         running.add(task)
         task.add_done_callback(running.discard)
         task.add_done_callback(lambda _: free.release())
+
+
+async def nothing_lost() -> None:
+    """The worker listener holds no request: an outage costs it nothing to make good."""
