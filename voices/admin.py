@@ -107,14 +107,27 @@ class VoiceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["enabled", "language", "model__engine", "gender"]
     list_select_related = ["model"]
-    search_fields = ["voice_id", "name", "description", "model__name"]
+    search_fields = ["voice_id", "aliases", "name", "description", "model__name"]
     readonly_fields = ["availability", "created", "updated"]
     inlines = [PronunciationInline]
     actions = ["enable", "disable"]
     # Adds the Preview player under the fields (static/voices/preview.js).
     change_form_template = "admin/voices/voice/change_form.html"
     fieldsets = [
-        (None, {"fields": ["voice_id", "name", "enabled", "availability", "model", "speaker"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "voice_id",
+                    "name",
+                    "enabled",
+                    "availability",
+                    "model",
+                    "speaker",
+                    "aliases",
+                ]
+            },
+        ),
         ("Description", {"fields": ["language", "gender", "description"]}),
         (
             "How it speaks",

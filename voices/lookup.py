@@ -115,11 +115,35 @@ async def aunavailable_voices() -> tuple[int, list[str]]:
     return len(voice_ids), unavailable
 
 
+ALIASES_KEY = "voice-aliases:1"
+
+
+async def aliased_voice_id(name: str) -> str | None:
+    """The id of the enabled voice that answers to `name` as an alias, if one does."""
+    found = await cached(ALIASES_KEY)
+    aliases: dict[str, str]
+    if isinstance(found, dict):
+        aliases = found
+    else:
+        aliases = await in_database_thread(_read_aliases)
+        await remember(ALIASES_KEY, aliases)
+    return aliases.get(name)
+
+
+def _read_aliases() -> dict[str, str]:
+    voices = Voice.objects.filter(enabled=True).exclude(aliases="")
+    return {alias: voice.voice_id for voice in voices for alias in voice.alias_list()}
+
+
 async def usable_voice(voice_id: str, language: str | None = None) -> VoiceSettings:
-    """The settings of the voice a request asks for, or ClientError saying why it cannot have
-    it: no such enabled voice, a voice whose files are missing or broken, or one that does not
-    speak `language`."""
+    """The settings of the voice a request asks for (by its id or an alias), or ClientError
+    saying why it cannot have it: no such enabled voice, a voice whose files are missing or
+    broken, or one that does not speak `language`."""
     voice = await aget_voice_settings(voice_id)
+    if voice is None:
+        aliased = await aliased_voice_id(voice_id)
+        if aliased is not None:
+            voice = await aget_voice_settings(aliased)
     if voice is None:
         raise ClientError(
             ErrorCode.VOICE_NOT_FOUND,

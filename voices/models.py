@@ -54,6 +54,9 @@ class VoiceModel(models.Model):
         return self.name
 
 
+ALIAS = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+
+
 class Voice(models.Model):
     """A voice as clients see it: a public id and the settings used to synthesize with it."""
 
@@ -96,6 +99,14 @@ class Voice(models.Model):
         help_text="Gain applied to the audio; 1.0 leaves it unchanged.",
     )
     enabled = models.BooleanField(default=True)
+    aliases = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text=(
+            "Other names clients may ask for this voice by, separated by spaces: the names "
+            "client libraries send when they are not told a voice (Smallest's meher, ...)."
+        ),
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -104,6 +115,24 @@ class Voice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.voice_id})"
+
+    def alias_list(self) -> list[str]:
+        return self.aliases.replace(",", " ").split()
+
+    def clean(self) -> None:
+        """An alias is a voice id of its own, naming one voice only."""
+        errors = []
+        others = Voice.objects.exclude(pk=self.pk)
+        taken = {alias for voice in others for alias in voice.alias_list()}
+        for alias in self.alias_list():
+            if not ALIAS.fullmatch(alias):
+                errors.append(f"{alias!r} is not a voice id (letters, digits, '-' and '_').")
+            elif alias == self.voice_id:
+                errors.append(f"{alias!r} is this voice's own id.")
+            elif alias in taken or others.filter(voice_id=alias).exists():
+                errors.append(f"{alias!r} already names another voice.")
+        if errors:
+            raise ValidationError({"aliases": errors})
 
     def synthesis_options(self) -> SynthesisOptions:
         """How the voice speaks, as its engine takes it: at its default speed."""

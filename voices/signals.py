@@ -10,7 +10,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 from . import lexicon
-from .lookup import cache_key
+from .lookup import ALIASES_KEY, cache_key
 from .models import Pronunciation, Voice, VoiceModel
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 @receiver([post_save, post_delete], sender=Voice)
 def forget_voice(sender: type[Voice], instance: Voice, **kwargs: Any) -> None:
     # A renamed voice's old id stays cached until CACHE_SECONDS pass (the old id is not known).
-    cache.delete_many([cache_key(instance.voice_id), lexicon.cache_key(instance.voice_id)])
+    cache.delete_many(
+        [cache_key(instance.voice_id), lexicon.cache_key(instance.voice_id), ALIASES_KEY]
+    )
 
 
 @receiver([post_save, post_delete], sender=VoiceModel)
