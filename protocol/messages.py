@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,13 +31,29 @@ class SynthesisRequest:
     output_format: str
     continue_stream: bool
     flush: bool
-    max_buffer_flush_ms: float | None
+    # Seconds an unfinished sentence waits for more text (max_buffer_delay_ms or the older
+    # max_buffer_flush_ms); None when the message does not say.
+    buffer_delay: float | None
     language: str | None
     word_timestamps: bool = False
+    # Messages that share a context_id on one socket are one request (a context).
+    context_id: str | None = None
+    context_close: bool = False
+    # Whether the client sent `continue: false` itself (the default does not end a stream
+    # when the text is only whitespace: that is a keepalive).
+    ends: bool = False
+    math_notation: bool = False
+    # The fields this message carried that the server does not use, sorted.
+    ignored: tuple[str, ...] = ()
 
     @property
     def blank(self) -> bool:
         return not self.text.strip()
+
+    @property
+    def keepalive(self) -> bool:
+        """Whitespace alone that asks for nothing: it never starts, flushes or ends a request."""
+        return self.blank and not self.flush and not self.ends and not self.context_close
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,8 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 OUTPUT_FORMATS = ("pcm", "wav", "ulaw", "alaw")
 DEFAULT_SAMPLE_RATE = 24000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
-# Smallest.ai clients send these; they mean nothing here, so they are accepted and ignored.
+# Smallest.ai clients send these; they mean nothing here, so they are ignored like any other
+# field the server does not know, and named in the request's `complete`.
 IGNORED_FIELDS = frozenset(
     {
         "model",
@@ -65,6 +82,8 @@ IGNORED_FIELDS = frozenset(
         "enhancement",
         "complete_backoff_ms",
         "pronunciation_dicts",
+        "number_pronunciation_language",
+        "content_filter",
     }
 )
 SYNTHESIS_FIELDS = frozenset(
@@ -75,13 +94,23 @@ SYNTHESIS_FIELDS = frozenset(
         "speed",
         "sample_rate",
         "output_format",
+        "add_wav_header",
         "continue",
         "flush",
         "max_buffer_flush_ms",
+        "max_buffer_delay_ms",
         "word_timestamps",
         "language",
+        "context_id",
+        "context_close",
+        "math_notation",
     }
 )
+# A message may carry any number of fields the server ignores; the request names this many
+# of them, each cut to this length, however many messages it has.
+MAX_IGNORED_NAMED = 32
+MAX_IGNORED_NAME_CHARS = 64
+MAX_BUFFER_DELAY_MS = 5000
 
 
 def parse_timeout(query_string: bytes, default: int, minimum: int, maximum: int) -> int:
@@ -137,7 +166,10 @@ def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
     """JSON may escape half of a UTF-16 pair alone (\\ud800), which is no character at all:
     nothing downstream could encode it, so it is refused here, by field and position."""
     for name, value in data.items():
-        for label, string in ((f"field name {shown(name)}", name), (name, value)):
+        checked = [(f"field name {shown(name)}", name)]
+        if name in SYNTHESIS_FIELDS or name == "type":  # the others are ignored, values unread
+            checked.append((name, value))
+        for label, string in checked:
             if not isinstance(string, str):
                 continue
             try:
@@ -187,11 +219,7 @@ def _parse_control(data: dict[str, Any], request_id: str | None) -> ClientMessag
 def _parse_synthesis(
     data: dict[str, Any], request_id: str, named: bool, max_text_chars: int
 ) -> SynthesisRequest:
-    unknown = sorted(set(data) - SYNTHESIS_FIELDS - IGNORED_FIELDS)
-    if unknown:
-        raise ClientError(
-            ErrorCode.INVALID_REQUEST, f"Unknown field {shown(unknown[0])}.", field=unknown[0]
-        )
+    ignored = sorted(set(data) - SYNTHESIS_FIELDS)
     if "text" not in data:
         raise ClientError(ErrorCode.INVALID_REQUEST, "text is required.", field="text")
     text = _typed(data, "text", str, "a string")
@@ -230,21 +258,49 @@ def _parse_synthesis(
             f"output_format must be one of {', '.join(OUTPUT_FORMATS)}.",
             field="output_format",
         )
+    if _flag(data, "add_wav_header"):
+        if output_format not in ("pcm", "wav"):
+            raise ClientError(
+                ErrorCode.INVALID_REQUEST,
+                f"add_wav_header applies to pcm audio, not {output_format}; "
+                "leave it out or ask for pcm.",
+                field="add_wav_header",
+            )
+        output_format = "wav"
 
-    flush_after = data.get("max_buffer_flush_ms")
-    if flush_after is not None:
-        if isinstance(flush_after, bool) or not isinstance(flush_after, int | float):
+    context_id = _optional(data, "context_id", str, "a string")
+    if context_id is not None and not REQUEST_ID.fullmatch(context_id):
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            "context_id must be 1 to 128 characters from A-Z, a-z, 0-9, '_', '.' and '-'.",
+            field="context_id",
+        )
+    flush_after = _milliseconds(data, "max_buffer_flush_ms", 60_000, "0 (off) to 60000")
+    delay = _milliseconds(data, "max_buffer_delay_ms", MAX_BUFFER_DELAY_MS, "0 to 5000")
+    flush = _flag(data, "flush")
+    if context_id is not None:
+        # As Smallest does: a context is spoken on its own schedule (max_buffer_delay_ms).
+        older = "flush" if flush else "max_buffer_flush_ms" if flush_after is not None else None
+        if older is not None:
             raise ClientError(
                 ErrorCode.INVALID_REQUEST,
-                "max_buffer_flush_ms must be a number.",
-                field="max_buffer_flush_ms",
+                f"{older} does not go with context_id: a context speaks each sentence as it "
+                "completes, the rest after max_buffer_delay_ms or when continue: false ends it.",
+                field=older,
             )
-        if not 0 <= flush_after <= 60_000:
-            raise ClientError(
-                ErrorCode.INVALID_REQUEST,
-                "max_buffer_flush_ms must be from 0 (off) to 60000.",
-                field="max_buffer_flush_ms",
-            )
+    elif flush_after is not None and delay is not None:
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            "max_buffer_flush_ms and max_buffer_delay_ms are two names for one setting; "
+            "send one of them.",
+            field="max_buffer_delay_ms",
+        )
+    if delay is not None:
+        buffer_delay: float | None = delay / 1000
+    elif flush_after:  # 0 is off
+        buffer_delay = flush_after / 1000
+    else:
+        buffer_delay = None
 
     return SynthesisRequest(
         # Characters that script.py reserves for its own encoding are not the client's to send.
@@ -256,11 +312,31 @@ def _parse_synthesis(
         sample_rate=int(sample_rate),
         output_format=output_format,
         continue_stream=_flag(data, "continue"),
-        flush=_flag(data, "flush"),
-        max_buffer_flush_ms=float(flush_after) if flush_after else None,
+        flush=flush,
+        buffer_delay=buffer_delay,
         language=_optional(data, "language", str, "a string"),
         word_timestamps=_flag(data, "word_timestamps"),
+        context_id=context_id,
+        context_close=_flag(data, "context_close"),
+        ends=data.get("continue") is False,
+        math_notation=_flag(data, "math_notation"),
+        ignored=tuple(name[:MAX_IGNORED_NAME_CHARS] for name in ignored[:MAX_IGNORED_NAMED]),
     )
+
+
+def _milliseconds(data: dict[str, Any], field: str, most: int, described: str) -> float | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ClientError(ErrorCode.INVALID_REQUEST, f"{field} must be a number.", field=field)
+    if not 0 <= value <= most:
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            f"{field} must be from {described}, not {shown(value)}.",
+            field=field,
+        )
+    return float(value)
 
 
 def _typed(data: dict[str, Any], field: str, kind: type, description: str) -> Any:
@@ -300,18 +376,30 @@ def chunk_message(
     }
 
 
-def complete_message(request_id: str, audio_seconds: float, chunks: int) -> dict[str, Any]:
+def complete_message(
+    request_id: str, audio_seconds: float, chunks: int, ignored_fields: Sequence[str] = ()
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"audio_seconds": round(audio_seconds, 3), "chunks": chunks}
+    if ignored_fields:
+        data["ignored_fields"] = sorted(ignored_fields)
     return {
         "status": "complete",
         "request_id": request_id,
         "message": "All chunks sent",
         "done": True,
-        "data": {"audio_seconds": round(audio_seconds, 3), "chunks": chunks},
+        "data": data,
     }
 
 
-def word_timestamp_message(request_id: str, words: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {"status": "word_timestamp", "request_id": request_id, "data": {"words": words}}
+def word_timestamp_message(
+    request_id: str, number: int, word: str, start: float, end: float
+) -> dict[str, Any]:
+    """One word and when it is heard, in seconds from the start of the request's audio."""
+    return {
+        "status": "word_timestamp",
+        "request_id": request_id,
+        "data": {"id": number, "word": word, "start": start, "end": end},
+    }
 
 
 def cancelled_message(request_id: str) -> dict[str, Any]:

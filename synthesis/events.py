@@ -8,7 +8,6 @@ view could write the audio bytes of `Audio` as they come and stop at the first f
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +21,6 @@ from protocol.messages import (
 )
 from speech.engine import encode, streaming_wav_header
 
-from .messages import WordStamp
 from .streams import RequestStream
 
 
@@ -56,29 +54,36 @@ class Audio:
 
 
 @dataclass(frozen=True)
-class Words:
-    """Words whose sound ends in the audio delivered so far, in seconds from the request's
-    start."""
+class Word:
+    """A word whose sound ends in the audio delivered so far: `number` counts the request's
+    words from 0, `start` and `end` are seconds from the start of the request's audio."""
 
     request_id: str
-    words: Sequence[WordStamp]
+    number: int
+    word: str
+    start: float
+    end: float
     final = False
 
     def message(self) -> dict[str, Any]:
-        return word_timestamp_message(self.request_id, self.words)
+        return word_timestamp_message(self.request_id, self.number, self.word, self.start, self.end)
 
 
 @dataclass(frozen=True)
 class Complete:
-    """The request's audio has all been delivered."""
+    """The request's audio has all been delivered; `ignored_fields` names what its messages
+    carried that the server does not use."""
 
     request_id: str
     audio_seconds: float
     chunks: int
+    ignored_fields: tuple[str, ...] = ()
     final = True
 
     def message(self) -> dict[str, Any]:
-        return complete_message(self.request_id, self.audio_seconds, self.chunks)
+        return complete_message(
+            self.request_id, self.audio_seconds, self.chunks, self.ignored_fields
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class Failed:
         return client_error_message(self.error)
 
 
-Event = Audio | Words | Complete | Cancelled | Failed
+Event = Audio | Word | Complete | Cancelled | Failed
 
 
 class Outlet(Protocol):

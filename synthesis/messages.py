@@ -42,6 +42,7 @@ class SynthesizeJob(TypedDict):
     text: str  # encoded as speech/text/script.py writes it
     voice_id: str  # whose pronunciation lexicon applies
     language: str  # which normalizer reads the text
+    math_notation: bool  # whether it reads "10 - 3" as "ten minus three"
     engine: str  # the kind of engine that speaks the model
     model_path: str
     config_path: str
@@ -128,6 +129,7 @@ def synthesize_job(
         "text": "",
         "voice_id": voice.voice_id,
         "language": voice.language,
+        "math_notation": request.math_notation,
         "engine": voice.engine,
         "model_path": voice.model_path,
         "config_path": voice.config_path,

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from access import guard
 from protocol import ClientError, ErrorCode
-from protocol.messages import Cancel, ClientMessage, SynthesisRequest
+from protocol.messages import MAX_IGNORED_NAMED, Cancel, ClientMessage, SynthesisRequest
 from speech.engine import phoneme_checker
 from speech.text.pieces import SpokenText, spoken_pieces
 from speech.text.ssml import SSMLError
@@ -29,7 +29,7 @@ from voices.lookup import usable_voice
 from .admission import load
 from .cancellation import mark_cancelled
 from .draining import drain
-from .events import Audio, Cancelled, Complete, Event, Failed, Outlet, Words
+from .events import Audio, Cancelled, Complete, Event, Failed, Outlet, Word
 from .messages import WORKER_CHANNEL, SynthesizeJob, send_retrying, synthesize_job
 from .recovery import Recovery
 from .streams import ChunkLimits, RequestStream
@@ -37,6 +37,8 @@ from .streams import ChunkLimits, RequestStream
 logger = logging.getLogger(__name__)
 
 INVALID = ErrorCode.INVALID_REQUEST
+# How long a context's unfinished sentence waits for more text unless it says (seconds).
+CONTEXT_BUFFER_DELAY = 3.0
 
 
 class Session:
@@ -50,6 +52,7 @@ class Session:
         self.reply_channel = reply_channel  # where the workers send this session's audio
         self.client = client
         self.requests: dict[str, RequestStream] = {}
+        self.contexts: dict[str, RequestStream] = {}  # the requests that are contexts, by id
         self.recovery = Recovery(self)
 
     @property
@@ -75,22 +78,81 @@ class Session:
                 )
             await self.end(stream, Cancelled(message.request_id))
         elif isinstance(message, SynthesisRequest):
-            stream = self.open_stream_for(message)
-            if stream is not None:
-                await self.add_text(stream, message, self.pieces(stream, message.text))
-            elif not message.blank or message.flush:
-                await self.start(message)
-            # else: whitespace alone only keeps the connection open
+            if message.context_close:
+                await self.close_context(message)
+            elif message.keepalive:
+                self.keep_words_apart(message)
+            else:
+                stream = self.open_stream_for(message)
+                if stream is not None:
+                    await self.add_text(stream, message, self.pieces(stream, message.text))
+                else:
+                    await self.start(message)
 
     def open_stream_for(self, request: SynthesisRequest) -> RequestStream | None:
-        """The open text stream a message continues: the one it names, or the only one."""
+        """The open text stream a message continues: its context, the request it names, or
+        the one stream open outside contexts."""
+        if request.context_id is not None:
+            stream = self.contexts.get(request.context_id)
+            if stream is None:
+                return None
+            if request.named and request.request_id != stream.request_id:
+                raise ClientError(
+                    INVALID,
+                    f"Context {request.context_id!r} is request {stream.request_id!r}; its "
+                    "messages carry that request_id or none.",
+                    field="request_id",
+                )
+            if not stream.open:
+                raise ClientError(
+                    INVALID,
+                    f"Context {request.context_id!r} was ended (continue: false) and is still "
+                    "being spoken; wait for its complete, or use another context_id.",
+                    stream.request_id,
+                    field="context_id",
+                )
+            return stream
         if request.named:
             stream = self.requests.get(request.request_id)
+            if stream is not None and stream.context_id is not None:
+                raise ClientError(
+                    INVALID,
+                    f"Request {request.request_id!r} is context {stream.context_id!r}; "
+                    "continue it with that context_id.",
+                    field="context_id",
+                )
             return stream if stream is not None and stream.open else None
-        open_streams = [stream for stream in self.requests.values() if stream.open]
+        open_streams = [
+            stream for stream in self.requests.values() if stream.open and stream.context_id is None
+        ]
         if len(open_streams) > 1:
             raise ClientError(INVALID, "Several text streams are open; name one with request_id.")
         return open_streams[0] if open_streams else None
+
+    def keep_words_apart(self, keepalive: SynthesisRequest) -> None:
+        """Whitespace alone keeps the connection open and ends nothing; in the middle of an
+        open stream's sentence it still parts the words on either side ("\n\n" tokens)."""
+        try:
+            stream = self.open_stream_for(keepalive)
+        except ClientError:
+            return  # whitespace is never worth an error
+        if stream is not None and stream.buffer:
+            stream.buffer += keepalive.text
+
+    async def close_context(self, request: SynthesisRequest) -> None:
+        """`context_close: true`: the context ends at once, with no more audio."""
+        if request.context_id is None:
+            raise ClientError(
+                INVALID, "context_close needs the context_id to close.", field="context_id"
+            )
+        stream = self.contexts.get(request.context_id)
+        if stream is None:
+            raise ClientError(
+                INVALID,
+                f"context_id {request.context_id!r} names no context in progress.",
+                field="context_id",
+            )
+        await self.end(stream, Cancelled(stream.request_id))
 
     async def start(self, request: SynthesisRequest) -> None:
         """Check a new request against this session and its voice, then start dispatching."""
@@ -129,6 +191,10 @@ class Session:
             )
         await guard.start_request(self.client)
         self.requests[request.request_id] = stream
+        if request.context_id is not None:
+            stream.context_id = request.context_id
+            stream.flush_after = CONTEXT_BUFFER_DELAY
+            self.contexts[request.context_id] = stream
         await self.add_text(stream, request, spoken)
 
     def pieces(self, stream: RequestStream, text: str) -> SpokenText:
@@ -172,17 +238,20 @@ class Session:
             await self.fail(stream, ErrorCode.BUFFER_FULL, message)
             return
         stream.open = request.continue_stream
-        if request.max_buffer_flush_ms is not None:
-            stream.flush_after = request.max_buffer_flush_ms / 1000
+        if request.buffer_delay is not None:
+            stream.flush_after = request.buffer_delay
+        for name in request.ignored:
+            if len(stream.ignored_fields) < MAX_IGNORED_NAMED:
+                stream.ignored_fields.add(name)
         self.restart_flush_timer(stream)
         await self.dispatch(stream)
 
     def restart_flush_timer(self, stream: RequestStream) -> None:
-        """Speak an unfinished sentence after `max_buffer_flush_ms` without new text."""
+        """Speak an unfinished sentence after `buffer_delay` seconds without new text."""
         if stream.flush_timer is not None:
             stream.flush_timer.cancel()
             stream.flush_timer = None
-        if stream.open and stream.buffer and stream.flush_after:
+        if stream.open and stream.buffer and stream.flush_after is not None:
             stream.flush_timer = asyncio.get_running_loop().call_later(
                 stream.flush_after, lambda: asyncio.ensure_future(self.flush(stream))
             )
@@ -197,9 +266,9 @@ class Session:
     async def dispatch(self, stream: RequestStream) -> None:
         """Send the chunks the request's window allows to the workers; finish if none are left."""
         if stream.done:
-            await self.end(
-                stream, Complete(stream.request_id, stream.audio_seconds, stream.sequence)
-            )
+            ignored = tuple(sorted(stream.ignored_fields))
+            complete = Complete(stream.request_id, stream.audio_seconds, stream.sequence, ignored)
+            await self.end(stream, complete)
             return
         limit = settings.TTS_MAX_REQUEST_AUDIO_SECONDS
         if stream.audio_seconds >= limit:
@@ -281,8 +350,11 @@ class Session:
         for delivery in deliveries:
             if delivery.audio:
                 await self.outlet.deliver(Audio.next_of(stream, delivery.audio))
-            if delivery.words:
-                await self.outlet.deliver(Words(stream.request_id, delivery.words))
+            for word in delivery.words:
+                number, stream.words_sent = stream.words_sent, stream.words_sent + 1
+                await self.outlet.deliver(
+                    Word(stream.request_id, number, word["word"], word["start"], word["end"])
+                )
         await self.dispatch(stream)
 
     # Endings.
@@ -331,6 +403,8 @@ class Session:
         it used counts against the client's key."""
         if self.requests.get(stream.request_id) is stream:
             del self.requests[stream.request_id]
+        if stream.context_id is not None and self.contexts.get(stream.context_id) is stream:
+            del self.contexts[stream.context_id]
         load.forget(stream.token)
         stream.cancel_timers()
         if stream.in_flight:

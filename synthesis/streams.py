@@ -63,11 +63,16 @@ class RequestStream:
     deadline: asyncio.TimerHandle | None = None
     # A text stream (`continue: true`) stays open for more text until a message ends it.
     open: bool = False
+    # The context whose messages this request gathers (`context_id`), if it is one.
+    context_id: str | None = None
+    # Fields its messages carried that the server does not use, for its `complete`.
+    ignored_fields: set[str] = field(default_factory=set)
+    words_sent: int = 0  # word_timestamp messages sent, numbering the next
     # Text received but not chunked yet: the sentence still being written.
     buffer: str = ""
     characters: int = 0  # all the text received, for the key's usage
     pause_seconds: float = 0.0  # the SSML breaks asked for so far (bounded per request)
-    # Seconds without new text after which the buffer is spoken anyway (max_buffer_flush_ms).
+    # Seconds without new text after which the buffer is spoken anyway (max_buffer_delay_ms).
     flush_after: float | None = None
     flush_timer: asyncio.TimerHandle | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)

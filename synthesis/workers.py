@@ -68,7 +68,12 @@ def synthesize_sentences(
     The chunk's text is read through the voice's lexicon and its language's normalizer first
     (speech/text). Blocking: each step runs on a synthesis thread.
     """
-    said = script(job["text"], job.get("language", ""), lexicon.apply if lexicon else None)
+    said = script(
+        job["text"],
+        job.get("language", ""),
+        lexicon.apply if lexicon else None,
+        job.get("math_notation", False),
+    )
     engine = voice_engine(
         job["engine"], job["model_path"], job["config_path"], engine_threads(job["index"])
     )

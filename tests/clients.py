@@ -75,6 +75,11 @@ async def assert_speaks(socket: Any, text: str = "Hello there.", **fields: Any) 
     return messages
 
 
+def words_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The words timed in `messages`, one word_timestamp message each, in order."""
+    return [message["data"] for message in messages if message["status"] == "word_timestamp"]
+
+
 def pcm_of(messages: list[dict[str, Any]]) -> np.ndarray:
     """The request's audio: its chunks' bytes, in order, as 16-bit samples."""
     audio = b"".join(

@@ -12,7 +12,7 @@ import pytest
 from speech.engine import Engine, SynthesisOptions
 from speech.engine.loudness import CEILING, soft_limit
 
-from .clients import pcm_of, receive_until_end
+from .clients import pcm_of, receive_until_end, words_of
 
 # A question, an exclamation, a one-word sentence, a long list: the shapes that Piper's own
 # per-sentence peak scaling left up to 3.1 dB apart.
@@ -88,7 +88,7 @@ async def test_the_sentences_of_a_streamed_paragraph_are_equally_loud(connect):
     messages = await receive_until_end(socket)
     assert messages[-1]["status"] == "complete"
     audio = pcm_of(messages).astype(np.float32) / 32768
-    words = [w for m in messages if m["status"] == "word_timestamp" for w in m["data"]["words"]]
+    words = words_of(messages)
     assert len(words) == len(PARAGRAPH.split())
     sentences, first = [], 0
     for sentence in re.split(r"(?<=[.!?]) ", PARAGRAPH):

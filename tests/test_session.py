@@ -13,7 +13,7 @@ from access import guard
 from protocol import ClientError, ErrorCode
 from protocol.messages import parse_message
 from synthesis.embedded import ensure_embedded_workers
-from synthesis.events import Audio, Cancelled, Complete, Event, Failed, Words
+from synthesis.events import Audio, Cancelled, Complete, Event, Failed, Word
 from synthesis.session import Session
 
 
@@ -73,7 +73,7 @@ async def test_a_session_delivers_a_requests_audio_in_order_then_completes(trans
     samples = np.frombuffer(b"".join(event.audio for event in audio), dtype="<i2")
     assert samples.size > 24000  # more than a second of speech at the default 24 kHz
     assert np.abs(samples).max() > 3000  # speech, not silence
-    words = [word["word"] for event in events if isinstance(event, Words) for word in event.words]
+    words = [event.word for event in events if isinstance(event, Word)]
     assert words[:2] == ["Hello", "there"]
     complete = events[-1]
     assert isinstance(complete, Complete)

@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from voices.models import Pronunciation, Voice
 
-from .clients import pcm_of, receive_until_end, recognized, speak
+from .clients import pcm_of, receive_until_end, recognized, speak, words_of
 from .conftest import staff_client
 
 RATE = 16000
@@ -64,9 +64,7 @@ async def test_word_timestamps_name_the_written_words_of_what_was_read(connect):
         word_timestamps=True,
         sample_rate=RATE,
     )
-    words = [
-        word for m in messages if m["status"] == "word_timestamp" for word in m["data"]["words"]
-    ]
+    words = words_of(messages)
     assert [word["word"] for word in words] == [
         "Dr", "Smith", "paid", "$12.50", "on", "3/4/2025", "at", "10:30am",
     ]  # fmt: skip
@@ -116,7 +114,7 @@ async def test_ssml_breaks_pause_for_as_long_as_asked(connect):
         sample_rate=RATE,
     )
     assert messages[-1]["status"] == "complete"
-    words = [w for m in messages if m["status"] == "word_timestamp" for w in m["data"]["words"]]
+    words = words_of(messages)
     assert [word["word"] for word in words] == ["First", "second", "third"]
     long_gap = words[1]["start"] - words[0]["end"]
     short_gap = words[2]["start"] - words[1]["end"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .clients import pcm_of, receive_until_end, speak
+from .clients import pcm_of, receive_until_end, speak, words_of
 
 REPLY = "Hello there, thanks for calling. I can help you with your order today. Anything else?"
 
@@ -128,11 +128,13 @@ async def test_a_finished_sentence_is_spoken_without_waiting_for_more_text(conne
     start = {"voice_id": "joe", "request_id": "s", "continue": True, "word_timestamps": True}
     await socket.send_json_to({**start, "text": "Thanks for calling."})
     assert (await socket.receive_json_from(timeout=10))["status"] == "chunk"
-    assert (await socket.receive_json_from(timeout=10))["status"] == "word_timestamp"
+    for word in ("Thanks", "for", "calling"):  # one message per word, after its audio
+        timed = await socket.receive_json_from(timeout=10)
+        assert (timed["status"], timed["data"]["word"]) == ("word_timestamp", word)
     await socket.send_json_to({"request_id": "s", "continue": True, "text": " It costs 3."})
     assert await socket.receive_nothing(timeout=1.0)  # "3." may still become "3.5"
     await socket.send_json_to({"request_id": "s", "text": "5 dollars."})
     rest = await receive_until_end(socket)
     assert rest[-1]["status"] == "complete"
-    words = [w["word"] for m in rest if m["status"] == "word_timestamp" for w in m["data"]["words"]]
+    words = [word["word"] for word in words_of(rest)]
     assert words == ["It", "costs", "3.5", "dollars"]

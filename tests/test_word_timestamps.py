@@ -16,7 +16,7 @@ from speech.engine.words import (
 )
 from speech.text.script import Reading
 
-from .clients import pcm_of, receive_until_end, speak
+from .clients import pcm_of, receive_until_end, speak, words_of
 from .test_seams import quiet_runs
 
 TEXT = (
@@ -40,14 +40,15 @@ async def test_each_spoken_word_is_timed_in_order_within_its_audio(connect):
 
     # Each timing message follows the audio its words are heard in.
     heard = 0.0
-    words = []
+    words: list[dict] = []
     for message in messages:
         if message["status"] == "chunk":
             heard += len(base64.b64decode(message["data"]["audio"])) / 2 / 16000
         elif message["status"] == "word_timestamp":
             assert message["request_id"] == messages[-1]["request_id"]
-            assert all(word["end"] <= heard + 1e-6 for word in message["data"]["words"])
-            words.extend(message["data"]["words"])
+            assert message["data"]["end"] <= heard + 1e-6
+            assert message["data"]["id"] == len(words)
+            words.append(message["data"])
 
     assert [word["word"] for word in words] == WORDS
     starts = [word["start"] for word in words]
@@ -91,7 +92,7 @@ async def test_a_streamed_text_is_timed_across_its_messages(connect):
     await socket.send_json_to({"request_id": "s", "continue": True, "text": "Then, we "})
     await socket.send_json_to({"request_id": "s", "text": "listen."})
     messages = await receive_until_end(socket)
-    words = [w for m in messages if m["status"] == "word_timestamp" for w in m["data"]["words"]]
+    words = words_of(messages)
     assert [word["word"] for word in words] == ["First", "we", "talk", "Then", "we", "listen"]
     assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
     assert words[-1]["end"] <= messages[-1]["data"]["audio_seconds"]

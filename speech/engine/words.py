@@ -43,6 +43,15 @@ def text_words(text: str) -> list[str]:
     return [token for token in _TOKEN.findall(text) if not _SILENT.issuperset(token)]
 
 
+def written_words(reading: Reading) -> list[str]:
+    """The words of what was written: punctuation is a word too where something is said for
+    it ("-" read as "minus" with math notation)."""
+    words = text_words(reading.written)
+    if not words and reading.spoken != reading.written and text_words(reading.spoken):
+        return reading.written.split()
+    return words
+
+
 def word_label(token: str) -> str:
     """A word as reported: without the silent punctuation around it ("calling." is "calling")."""
     return token.strip("".join(_SILENT)) or token
@@ -90,7 +99,7 @@ def word_shares(
     reading that says nothing (when that accounts for every phoneme word) gives its words
     empty shares.
     """
-    written = [text_words(reading.written) for reading in readings]
+    written = [written_words(reading) for reading in readings]
     words = [word for group in written for word in group]
     if not words or phoneme_words == 0:
         return words, []

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Protocol
 
 from speech.languages import language_prefix
 from speech.text import tracking
@@ -23,35 +25,44 @@ from speech.text.script import Pause, Plain, Reading, decode
 
 __all__ = ["NORMALIZERS", "Normalizer", "Reading", "normalize", "readings", "script"]
 
-Normalizer = Callable[[str], str]
+
+class Normalizer(Protocol):
+    """A language's reading: written text to the words said. `math_notation` asks for
+    operators between numbers as words ("2 + 2 = 4" -> "two plus two equals four")."""
+
+    def __call__(self, text: str, math_notation: bool = False) -> str: ...
+
 
 NORMALIZERS: Mapping[str, Normalizer] = {"en": normalize_english}
 
 _WHITESPACE = re.compile(r"\s+")
 
 
-def normalize(text: str, language: str = "en") -> str:
+def normalize(text: str, language: str = "en", math_notation: bool = False) -> str:
     """Text as it should be spoken in language (a code such as "en", "en-US" or "en_GB").
 
     The result has single spaces and no leading or trailing whitespace; passes may add spaces
     around the words they write, so collapsing once at the end keeps them simple.
     """
     normalizer = NORMALIZERS.get(language_prefix(language))
-    spoken = normalizer(text) if normalizer is not None else text
+    spoken = normalizer(text, math_notation) if normalizer is not None else text
     return _WHITESPACE.sub(" ", spoken).strip()
 
 
-def readings(text: str, language: str = "en") -> list[Reading]:
+def readings(text: str, language: str = "en", math_notation: bool = False) -> list[Reading]:
     """`normalize(text, language)` cut into whole written words and what is said for them,
     so that word timestamps can report what was written (speech/text/tracking.py)."""
     normalizer = NORMALIZERS.get(language_prefix(language))
     if normalizer is None:
         return [Reading(word, word) for word in text.split()]
-    return tracking.readings(text, normalizer)
+    return tracking.readings(text, partial(normalizer, math_notation=math_notation))
 
 
 def script(
-    text: str, language: str, lexicon: Callable[[str], list[Plain | Reading]] | None = None
+    text: str,
+    language: str,
+    lexicon: Callable[[str], list[Plain | Reading]] | None = None,
+    math_notation: bool = False,
 ) -> list[Reading | Pause]:
     """What the voice says for a chunk of text (script.py's encoding): its plain text read
     through the lexicon and then normalized, its readings and pauses as they are.
@@ -64,7 +75,7 @@ def script(
     run: list[Plain | Reading] = []
     for item in [*decode(text), Pause(0.0)]:
         if isinstance(item, Pause):
-            said += _normalized(run, language)
+            said += _normalized(run, language, math_notation)
             said += [item] if item.seconds else []  # the last one only flushes the run
             run = []
         elif isinstance(item, Plain) and lexicon is not None:
@@ -74,7 +85,7 @@ def script(
     return said
 
 
-def _normalized(run: list[Plain | Reading], language: str) -> list[Reading]:
+def _normalized(run: list[Plain | Reading], language: str, math_notation: bool) -> list[Reading]:
     if not run:
         return []
     if all(isinstance(item, Reading) for item in run):
@@ -87,7 +98,7 @@ def _normalized(run: list[Plain | Reading], language: str) -> list[Reading]:
         item.text if isinstance(item, Plain) else _stand_in(n) for n, item in enumerate(run)
     )
     result = []
-    for reading in readings(text, language):
+    for reading in readings(text, language, math_notation):
         for word in _STAND_IN.findall(reading.written):
             reading = Reading(
                 reading.written.replace(word, given[word].written),

@@ -797,8 +797,40 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def normalize_english(text: str) -> str:
-    """English text as it should be spoken: each of `PASSES`, in order."""
-    for read in PASSES:
+# Math notation (asked for per request) ----------------------------------------------------------
+
+_MATH_WORDS = {
+    "+": "plus",
+    "-": "minus",
+    "−": "minus",
+    "*": "times",
+    "×": "times",
+    "x": "times",
+    "/": "divided by",
+    "÷": "divided by",
+    "=": "equals",
+    "^": "to the power of",
+}
+# Between digits, spaced or not; a dash or a slash only with a space on each side, because
+# unspaced they are ranges ("10-12"), dates ("3/4/2025") and fractions ("1/2").
+_MATH_OPERATOR = re.compile(r"(?<=\d)(?:\s*([+*×x÷=^])\s*|\s+([-−/])\s+)(?=\d)")
+
+
+def _read_math(text: str) -> str:
+    """Operators between numbers, as words: "2 + 2 = 4" -> "2 plus 2 equals 4", "10 - 3" ->
+    "10 minus 3", "6 / 2" -> "6 divided by 2", "3 × 4" -> "3 times 4", "2^8" -> "2 to the power
+    of 8". Only with `math_notation`: otherwise "5 x 6" and "10 - 3" are left as written."""
+    return sub(_MATH_OPERATOR, lambda match: f" {_MATH_WORDS[match[1] or match[2]]} ", text)
+
+
+def normalize_english(text: str, math_notation: bool = False) -> str:
+    """English text as it should be spoken: each of `PASSES`, in order; with `math_notation`,
+    operators between numbers are read first."""
+    for read in MATH_PASSES if math_notation else PASSES:
         text = read(text)
     return text
+
+
+# URLs and e-mail addresses keep their symbols; the operators are read before anything that
+# would take "10 - 3" for a range or "6 / 2" for a date.
+MATH_PASSES: tuple[Pass, ...] = (*PASSES[:2], _read_math, *PASSES[2:])
