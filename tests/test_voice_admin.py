@@ -122,6 +122,26 @@ async def test_an_edit_in_the_admin_reaches_the_next_request_without_a_restart(c
     assert after < before * 0.8
 
 
+async def test_an_alias_given_in_the_admin_is_answered_at_once_and_must_name_one_voice(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": TEXT, "voice_id": "narrator"})
+    assert (await socket.receive_json_from(timeout=10))["code"] == "voice_not_found"
+    client = await sync_to_async(staff_client)()
+    response = await sync_to_async(client.post)(
+        "/admin/voices/voice/add/", await sync_to_async(voice_form)(aliases="narrator, reader")
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert await spoken_samples(socket, "narrator") > 0  # the cached miss did not stick
+    assert await spoken_samples(socket, "reader") > 0
+    # An alias that another voice answers to, or another voice's id, is refused by the form.
+    for taken in ("reader", "joe", "bad alias!"):
+        form = await sync_to_async(voice_form)(voice_id="joe-two", aliases=taken)
+        response = await sync_to_async(client.post)("/admin/voices/voice/add/", form)
+        assert response.status_code == 200
+        assert "aliases" in response.context["adminform"].form.errors
+    assert not await Voice.objects.filter(voice_id="joe-two").aexists()
+
+
 def preview_form(**changes: object) -> dict[str, object]:
     form = voice_form(**changes)
     form["text"] = changes.get("text", "Hello there, this is a preview.")
