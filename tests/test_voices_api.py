@@ -22,6 +22,7 @@ def test_it_lists_the_bundled_voice(client):
                 "description": "American English male voice (Piper en_US-joe-medium).",
                 "speaker": 0,
                 "default_speed": 1.0,
+                "aliases": ["meher", "sophia"],
             }
         ]
     }

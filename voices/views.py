@@ -36,6 +36,7 @@ async def voice_list(request: HttpRequest) -> JsonResponse:
                 "description": voice.description,
                 "speaker": voice.speaker,
                 "default_speed": voice.default_speed,
+                "aliases": voice.alias_list(),
             }
         )
     return JsonResponse({"voices": voices})
