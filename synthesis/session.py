@@ -136,8 +136,9 @@ class Session:
             stream = self.open_stream_for(keepalive)
         except ClientError:
             return  # whitespace is never worth an error
-        if stream is not None and stream.buffer:
-            stream.buffer += keepalive.text
+        if stream is not None and stream.buffer and not stream.buffer[-1].isspace():
+            # Two characters at most ("\n\n"): whitespace is free to send, buffer space is not.
+            stream.buffer += keepalive.text[:2]
 
     async def close_context(self, request: SynthesisRequest) -> None:
         """`context_close: true`: the context ends at once, with no more audio."""

@@ -138,3 +138,18 @@ async def test_a_finished_sentence_is_spoken_without_waiting_for_more_text(conne
     assert rest[-1]["status"] == "complete"
     words = [word["word"] for word in words_of(rest)]
     assert words == ["It", "costs", "3.5", "dollars"]
+
+
+async def test_whitespace_alone_in_a_stream_parts_its_words_and_ends_nothing(connect):
+    """Whitespace messages (no `continue: false` written out) keep a stream open, however much
+    of it comes, and still part the words on either side."""
+    socket = await connect()
+    opening = {"text": "Hello", "voice_id": "joe", "continue": True, "word_timestamps": True}
+    await socket.send_json_to(opening)
+    for _ in range(3):
+        await socket.send_json_to({"text": " " * 4000 + "\n", "continue": True})
+    await socket.send_json_to({"text": "world and", "continue": True})  # a sentence unfinished
+    await socket.send_json_to({"text": " goodbye.", "continue": False})
+    messages = await receive_until_end(socket)
+    assert messages[-1]["status"] == "complete", messages[-1]
+    assert [word["word"] for word in words_of(messages)] == ["Hello", "world", "and", "goodbye"]
