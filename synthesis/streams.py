@@ -38,6 +38,9 @@ class ChunkLimits:
 # at the workers at a time (RequestStream.take_dispatchable).
 FAR_AHEAD_SECONDS = 10.0
 
+# What a held sentence may end with, before a next fragment that starts a sentence.
+SENTENCE_ENDS = frozenset(".!?…")
+
 # Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
 # one being dispatched count at most this long, so a due time is never later than the need.
 SECONDS_PER_CHAR_AT_LEAST = 1 / 30
@@ -154,6 +157,11 @@ class RequestStream:
         Until the first chunk is out, a finished first clause is ready as well: the listener
         hears "Hello there," while the rest of the sentence is still being written.
         """
+        if self.buffer and text[:1].isupper() and self.buffer[-1] in SENTENCE_ENDS:
+            # A held sentence ("...at 7 p.m.", which more text could have continued) and the
+            # next one, sent as fragments without a space between them (agent frameworks send
+            # whole sentences so): two sentences, not "p.m.The".
+            text = " " + text
         self.buffer += text
         sentences = split_into_sentences(self.buffer)
         if speak_all or not sentences or ends_with_sentence_end(self.buffer):

@@ -189,6 +189,27 @@ def test_whitespace_in_an_open_context_keeps_it_open_and_parts_its_words(server)
     assert [word["word"] for word in words_of(messages)] == ["First", "paragraph", "Second", "one"]
 
 
+def test_sentences_sent_whole_without_spaces_keep_their_words_apart(server):
+    """Agent frameworks send a reply sentence by sentence, with no space between them; a
+    sentence that could still go on ("7 p.m.", "$20.") waits, and the next is not glued on."""
+    sentences = ["Your table is booked for 7 p.m.", "The total is $20.", "See you then!"]
+
+    async def exchange(socket: Any) -> list[dict]:
+        opening = {"voice_id": "joe", "context_id": "s", "word_timestamps": True}
+        for number, sentence in enumerate(sentences):
+            fields = opening if number == 0 else {"context_id": "s"}
+            await send(socket, {"text": sentence, "continue": True, **fields})
+        await send(socket, {"text": "", "context_id": "s", "continue": False})
+        return await receive_until_end(socket, 30)
+
+    messages = run(server, exchange)
+    assert messages[-1]["status"] == "complete", messages[-1]
+    assert [word["word"] for word in words_of(messages)] == [
+        "Your", "table", "is", "booked", "for", "7", "p.m", "The", "total", "is", "$20",
+        "See", "you", "then",
+    ]  # fmt: skip
+
+
 def test_ending_a_context_that_was_never_opened_completes_with_no_audio(server):
     async def exchange(socket: Any) -> list[dict]:
         await send(
