@@ -131,7 +131,7 @@ class Session:
 
     def keep_words_apart(self, keepalive: SynthesisRequest) -> None:
         """Whitespace alone keeps the connection open and ends nothing; in the middle of an
-        open stream's sentence it still parts the words on either side ("\n\n" tokens)."""
+        open stream's sentence it still parts the words on either side (an LLM's newlines)."""
         try:
             stream = self.open_stream_for(keepalive)
         except ClientError:

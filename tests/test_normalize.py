@@ -379,3 +379,28 @@ def test_a_script_reads_lexicon_entries_as_given_and_normalizes_the_rest():
 def test_any_text_is_read_without_losing_a_written_word(text: str) -> None:
     pairs = readings(text)
     assert " ".join(pair.written for pair in pairs).split() == text.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "plain", "math"),
+    [
+        ("10 - 3 = 7", "ten - three equals seven", "ten minus three equals seven"),
+        ("6 / 2", "six / two", "six divided by two"),
+        ("3 × 4 ÷ 2", "three × four ÷ two", "three times four divided by two"),
+        ("5 x 6", "five x six", "five times six"),
+        ("2^8", "two^eight", "two to the power of eight"),
+        ("2 + 2 = 4", "two plus two equals four", "two plus two equals four"),
+        # Unspaced, a dash and a slash stay a range and a date.
+        ("pages 10-12", "pages ten to twelve", "pages ten to twelve"),
+        ("3/4/2025", "March fourth, twenty twenty-five", "March fourth, twenty twenty-five"),
+    ],
+)
+def test_math_notation_reads_operators_between_numbers(text: str, plain: str, math: str) -> None:
+    assert normalize(text) == plain
+    assert normalize(text, math_notation=True) == math
+
+
+def test_math_notation_keeps_the_written_operator_for_word_timings() -> None:
+    assert readings("10 - 3", math_notation=True) == [
+        Reading("10", "ten"), Reading("-", "minus"), Reading("3", "three"),
+    ]  # fmt: skip

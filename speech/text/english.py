@@ -37,8 +37,9 @@ Deliberately not handled
 Roman numerals ("World War II" is left as written), fractions ("3/4" becomes "three/four"),
 "in" as a unit of length (too often the preposition), dotted initialisms such as "U.S." (espeak
 reads them well), currency codes ("USD" is spelled out like any acronym), decimal commas
-("3,50 €"), a minus between spaced numbers ("5 - 3" keeps its dash), and readings that need
-grammar, such as telling "lead" the metal from "lead" the verb.
+("3,50 €"), a minus between spaced numbers ("5 - 3" keeps its dash, unless the request asks
+for math notation: `_read_math`), and readings that need grammar, such as telling "lead" the
+metal from "lead" the verb.
 """
 
 from __future__ import annotations
