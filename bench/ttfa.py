@@ -12,7 +12,8 @@ the same voice in this process, with the server's thread count, and times what a
 worker does with the request's first chunk: synthesize, resample to 24 kHz, convert to 16-bit
 PCM. Each engine run sits between two requests, so the server is idle during it. TTFA minus the
 engine's time is what the server adds (the overhead). Then the paragraph is streamed in word by
-word, as an LLM would write it (`continue: true`, one word every --token-ms), and TTFA is taken
+word, as an LLM would write it (`continue: true`, one word every --token-ms; with --contexts as
+one `context_id`, as pipecat sends a reply), and TTFA is taken
 from the moment the word that ends its first sentence was sent. Then the short text is sent on a
 second socket while the long text is being synthesized for the first (fairness: a newcomer
 should not wait for others' long sentences). Last, 4 clients send the long text at once, for
@@ -292,6 +293,7 @@ class TextResult:
 class StreamedResult:
     text: str
     interval: float  # seconds between words
+    context: bool = False  # each word with a context_id, as agent frameworks send a reply
     timings: list[StreamTiming] = field(default_factory=list)
     load: dict[str, float] = field(default_factory=dict)
 
@@ -358,9 +360,10 @@ def tokens_of(text: str) -> list[str]:
 
 
 async def stream_request(
-    ws: Any, text: str, voice: str, request_id: str, interval: float
+    ws: Any, text: str, voice: str, request_id: str, interval: float, context: bool = False
 ) -> StreamTiming:
-    """Send `text` a word at a time, `interval` seconds apart, then end the stream."""
+    """Send `text` a word at a time, `interval` seconds apart, then end the stream; with
+    `context`, as one context (`context_id`), the way pipecat sends a reply."""
     tokens = tokens_of(text)
     sentence_end = next(n for n, token in enumerate(tokens) if token.rstrip()[-1] in ".!?")
     sent_at: list[float] = []
@@ -373,6 +376,8 @@ async def stream_request(
         for number, token in enumerate(tokens):
             message: dict[str, Any] = {"text": token, "request_id": request_id}
             message["continue"] = number < len(tokens) - 1
+            if context:
+                message["context_id"] = request_id
             if number == 0:
                 message.update(voice_id=voice, sample_rate=SAMPLE_RATE)
             sent_at.append(time.perf_counter())
@@ -466,7 +471,14 @@ async def time_server(
         before = meter.sample()
         for run in range(runs):
             streamed.timings.append(
-                await stream_request(ws, streamed.text, voice, f"streamed-{run}", streamed.interval)
+                await stream_request(
+                    ws,
+                    streamed.text,
+                    voice,
+                    f"streamed-{run}",
+                    streamed.interval,
+                    streamed.context,
+                )
             )
         streamed.load = other_load(before, meter.sample())
         print(
@@ -640,6 +652,7 @@ def summarize_streamed(streamed: StreamedResult, engine: list[float]) -> dict[st
         "text": STREAMED_TEXT,
         "words": len(tokens_of(streamed.text)),
         "token_interval_ms": ms(streamed.interval),
+        "as_context": streamed.context,
         "ttfa_p50_ms": p50(ttfa),
         "ttfa_p95_ms": p95(ttfa),
         "engine_p50_ms": ms(p50(engine)),
@@ -810,8 +823,9 @@ def print_report(report: dict[str, Any]) -> None:
     s = report["streamed"]
     print()
     print(
-        f"streamed: the {s['text']} as {s['words']} words, one per {s['token_interval_ms']:.0f} "
-        f"ms: TTFA after the first sentence's last word p50 {s['ttfa_p50_ms']:.1f} ms, "
+        f"streamed{' as a context' if s['as_context'] else ''}: the {s['text']} as {s['words']} "
+        f"words, one per {s['token_interval_ms']:.0f} ms: TTFA after the first sentence's last "
+        f"word p50 {s['ttfa_p50_ms']:.1f} ms, "
         f"p95 {s['ttfa_p95_ms']:.1f} ms (engine p50 {s['engine_p50_ms']:.1f} ms); after the "
         f"first word p50 {s['ttfa_from_start_p50_ms']:.0f} ms; last word to complete p50 "
         f"{s['tail_p50_ms']:.0f} ms; stall max {s['stall_max_ms']:.0f} ms"
@@ -875,6 +889,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=TOKEN_INTERVAL_MS,
         help=f"ms between words in the streamed case (default {TOKEN_INTERVAL_MS:g})",
     )
+    parser.add_argument(
+        "--contexts",
+        action="store_true",
+        help="stream the words as one context (context_id), as pipecat does",
+    )
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.clients < 1:
@@ -898,7 +917,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: TextResult(text=text, first_chunk=first_chunk(text, config))
         for name, text in TEXTS.items()
     }
-    streamed = StreamedResult(text=TEXTS[STREAMED_TEXT], interval=args.token_ms / 1000)
+    streamed = StreamedResult(
+        text=TEXTS[STREAMED_TEXT], interval=args.token_ms / 1000, context=args.contexts
+    )
     behind: list[float] = []
     behind_load: dict[str, float] = {}
     # Load the engine before the server starts, so that the two loads do not compete.
