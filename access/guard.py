@@ -315,6 +315,7 @@ async def start_request(client: Client) -> None:
         raise Limited(
             ErrorCode.TOO_MANY_REQUESTS,
             f"This API key may start {limit} requests a minute; try again in {wait} s.",
+            retry_after=float(wait),
         )
 
 

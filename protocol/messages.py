@@ -69,7 +69,7 @@ class KeepAlive:
 ClientMessage = SynthesisRequest | Cancel | KeepAlive
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-OUTPUT_FORMATS = ("pcm", "wav", "ulaw", "alaw")
+OUTPUT_FORMATS = ("pcm", "wav", "ulaw", "alaw", "mp3", "opus", "aac", "flac")
 DEFAULT_SAMPLE_RATE = 24000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 # Smallest.ai clients send these; they mean nothing here, so they are ignored like any other

@@ -19,7 +19,6 @@ from protocol.messages import (
     complete_message,
     word_timestamp_message,
 )
-from speech.engine import encode, streaming_wav_header
 
 from .streams import RequestStream
 
@@ -37,13 +36,23 @@ class Audio:
     final = False
 
     @classmethod
-    def next_of(cls, stream: RequestStream, pcm: bytes) -> Audio:
-        """The request's next piece of audio, from 16-bit PCM."""
-        payload = encode(pcm, stream.output_format)
+    async def next_of(cls, stream: RequestStream, pcm: bytes) -> Audio | None:
+        """The request's next piece of audio, from 16-bit PCM, through the request's encoder
+        (encoding.py): the pieces joined make one file of its format. None while the encoder
+        holds the audio back (a compressed frame is not full yet)."""
+        return cls.of(stream, await stream.encoder.encode(pcm))
+
+    @classmethod
+    async def last_of(cls, stream: RequestStream) -> Audio | None:
+        """What the request's encoder still holds, once all its audio is in (a codec's last
+        frame, a container's end)."""
+        return cls.of(stream, await stream.encoder.finish())
+
+    @classmethod
+    def of(cls, stream: RequestStream, payload: bytes) -> Audio | None:
+        if not payload:
+            return None
         sequence = stream.sent()
-        if sequence == 0 and stream.output_format == "wav":
-            # The first piece opens the file: the pieces joined make one WAV stream.
-            payload = streaming_wav_header(stream.sample_rate) + payload
         return cls(stream.request_id, payload, sequence, stream.sample_rate, stream.output_format)
 
     def message(self) -> dict[str, Any]:

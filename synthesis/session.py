@@ -29,6 +29,7 @@ from voices.lookup import usable_voice
 from .admission import load
 from .cancellation import mark_cancelled
 from .draining import drain
+from .encoding import RequestEncoder
 from .events import Audio, Cancelled, Complete, Event, Failed, Outlet, Word
 from .messages import WORKER_CHANNEL, SynthesizeJob, send_retrying, synthesize_job
 from .recovery import Recovery
@@ -180,6 +181,7 @@ class Session:
             window=settings.TTS_CHUNKS_IN_FLIGHT,
             sample_rate=request.sample_rate,
             output_format=request.output_format,
+            encoder=RequestEncoder(request.output_format, request.sample_rate),
         )
         stream.job = synthesize_job(stream.token, request, voice, self.reply_channel)
         spoken = self.pieces(stream, request.text)
@@ -267,6 +269,9 @@ class Session:
     async def dispatch(self, stream: RequestStream) -> None:
         """Send the chunks the request's window allows to the workers; finish if none are left."""
         if stream.done:
+            last = await Audio.last_of(stream)
+            if last is not None:
+                await self.outlet.deliver(last)
             ignored = tuple(sorted(stream.ignored_fields))
             complete = Complete(stream.request_id, stream.audio_seconds, stream.sequence, ignored)
             await self.end(stream, complete)
@@ -349,8 +354,9 @@ class Session:
             event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
         )
         for delivery in deliveries:
-            if delivery.audio:
-                await self.outlet.deliver(Audio.next_of(stream, delivery.audio))
+            audio = await Audio.next_of(stream, delivery.audio) if delivery.audio else None
+            if audio is not None:
+                await self.outlet.deliver(audio)
             for word in delivery.words:
                 number, stream.words_sent = stream.words_sent, stream.words_sent + 1
                 await self.outlet.deliver(
@@ -408,6 +414,7 @@ class Session:
             del self.contexts[stream.context_id]
         load.forget(stream.token)
         stream.cancel_timers()
+        stream.encoder.close()
         if stream.in_flight:
             await mark_cancelled(stream.token)
         guard.record_usage_soon(self.client, stream.characters, stream.audio_seconds)

@@ -16,6 +16,8 @@ from speech.chunking import (
     split_into_sentences,
 )
 
+from .encoding import RequestEncoder
+
 if TYPE_CHECKING:
     from .messages import SynthesizeJob, WordStamp
 
@@ -60,6 +62,8 @@ class RequestStream:
     window: int
     sample_rate: int
     output_format: str
+    # Turns the request's PCM into its output format, one piece after another.
+    encoder: RequestEncoder = field(default_factory=lambda: RequestEncoder("pcm", 24000))
     # The job every chunk is sent with, with its own index and text (synthesis/messages.py).
     job: SynthesizeJob | None = None
     # The loop timer that fails the request if it makes no progress (synthesis/recovery.py).

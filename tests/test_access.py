@@ -172,6 +172,7 @@ async def test_requests_beyond_a_keys_rate_get_too_many_requests(keys_required, 
     assert error["code"] == "too_many_requests"
     assert error["request_id"] == "third"
     assert "2 requests a minute; try again in" in error["message"]
+    assert 1 <= error["retry_after"] <= 60  # the seconds the message says, for a program
     # The connection is still there, and another key is not held back.
     await socket.send_json_to({"type": "cancel", "request_id": "nothing"})
     assert (await socket.receive_json_from(timeout=5))["code"] == "invalid_request"

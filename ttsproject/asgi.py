@@ -21,11 +21,14 @@ from django.conf import settings  # noqa: E402
 
 from synthesis.origins import BrowserOriginValidator  # noqa: E402
 from synthesis.routing import websocket_urlpatterns  # noqa: E402
+from ttsproject.body_limit import BodyLimit  # noqa: E402
 from ttsproject.static_files import StaticFiles  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": StaticFiles(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+        "http": BodyLimit(
+            StaticFiles(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+        ),
         "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

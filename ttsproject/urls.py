@@ -5,6 +5,13 @@ from django.urls import path
 
 from access.views import page_token
 from synthesis.health import healthz, readyz
+from synthesis.http_api import (
+    openai_models,
+    openai_speech,
+    openai_voices,
+    waves_tts,
+    waves_tts_live,
+)
 from synthesis.views import demo_page, preview_voice
 from voices.views import voice_list
 
@@ -15,5 +22,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/voices/preview/", preview_voice, name="voice-preview"),
+    # The HTTP API (docs/http.md): OpenAI's and Smallest's.
+    path("v1/audio/speech", openai_speech, name="openai-speech"),
+    path("v1/audio/voices", openai_voices, name="openai-voices"),
+    path("v1/models", openai_models, name="openai-models"),
+    path("waves/v1/tts", waves_tts, name="waves-tts"),
+    path("waves/v1/tts/live", waves_tts_live, name="waves-tts-live"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,331 @@
+"""The HTTP API: OpenAI's `/v1/audio/speech` and Smallest's `/waves/v1/tts` (docs/http.md).
+
+Every view speaks through HttpSpeech (http_session.py), the WebSocket's own request path: the
+same keys, limits, voices, workers and usage records. The response's status and headers wait
+for the request's first audio, so an error found before it (a busy server, a voice that fails)
+still gets its status; after it, the audio streams as it is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from protocol import ClientError, ErrorCode
+from protocol.messages import MAX_SPEED, MIN_SPEED, client_error_message, shown
+from speech.engine.codecs import CONTENT_TYPES
+from ttsproject.database import in_database_thread
+from voices.models import Voice
+
+from .events import Audio, Complete, Event, Failed
+from .http_session import HttpSpeech
+
+logger = logging.getLogger(__name__)
+
+STATUS = {
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.BUFFER_FULL: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.VOICE_NOT_FOUND: 404,
+    ErrorCode.TEXT_TOO_LONG: 413,
+    ErrorCode.MESSAGE_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_REQUESTS: 429,
+    ErrorCode.TOO_MANY_CONCURRENT_REQUESTS: 429,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
+    ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.SYNTHESIS_FAILED: 500,
+}
+
+# OpenAI's names for the fields this server calls otherwise.
+OPENAI_PARAMS = {"text": "input", "voice_id": "voice", "output_format": "response_format"}
+OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+OPENAI_SAMPLE_RATE = 24000  # OpenAI's pcm and wav are 24 kHz
+OPENAI_SPEEDS = (0.25, 4.0)
+SSE = "text/event-stream"
+
+
+class UnsupportedMediaType(ClientError):
+    """The body is not JSON by its Content-Type (HTTP's own status for it: 415)."""
+
+
+def status_of(error: ClientError) -> int:
+    if isinstance(error, UnsupportedMediaType):
+        return 415
+    return STATUS.get(error.code, 400)
+
+
+def retry_headers(error: ClientError) -> dict[str, str]:
+    if error.retry_after is None:
+        return {}
+    return {"Retry-After": str(max(1, round(error.retry_after)))}
+
+
+# OpenAI ------------------------------------------------------------------------------------
+
+
+def openai_error(error: ClientError) -> JsonResponse:
+    status = status_of(error)
+    kind = {
+        401: "authentication_error",
+        429: "rate_limit_error",
+        500: "server_error",
+        503: "server_error",
+    }.get(status, "invalid_request_error")
+    param = OPENAI_PARAMS.get(error.field or "", error.field)
+    body = {"error": {"message": error.message, "type": kind, "param": param, "code": error.code}}
+    return JsonResponse(body, status=status, headers=retry_headers(error))
+
+
+def openai_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """OpenAI's request as the WebSocket message it is, and headers that say what was changed."""
+    if "input" not in body:
+        raise ClientError(ErrorCode.INVALID_REQUEST, "input is required.", field="text")
+    voice = body.get("voice")
+    if isinstance(voice, dict):  # a custom voice: {"id": "..."}
+        voice = voice.get("id")
+    if voice is None:
+        raise ClientError(ErrorCode.INVALID_REQUEST, "voice is required.", field="voice_id")
+    response_format = body.get("response_format") or "mp3"
+    if response_format not in OPENAI_FORMATS:
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            f"response_format must be one of {', '.join(OPENAI_FORMATS)}, "
+            f"not {shown(response_format)}.",
+            field="output_format",
+        )
+    stream_format = body.get("stream_format") or "audio"
+    if stream_format not in ("audio", "sse"):
+        raise ClientError(
+            ErrorCode.INVALID_REQUEST,
+            f"stream_format must be audio or sse, not {shown(stream_format)}.",
+            field="stream_format",
+        )
+    fields: dict[str, Any] = {
+        "text": body["input"],
+        "voice_id": voice,
+        "output_format": response_format,
+        "sample_rate": OPENAI_SAMPLE_RATE,
+    }
+    headers = {}
+    speed = body.get("speed")
+    if speed is not None:
+        low, high = OPENAI_SPEEDS
+        if isinstance(speed, bool) or not isinstance(speed, int | float):
+            raise ClientError(ErrorCode.INVALID_REQUEST, "speed must be a number.", field="speed")
+        if not low <= speed <= high:
+            raise ClientError(
+                ErrorCode.INVALID_REQUEST,
+                f"speed must be from {low} to {high}, not {shown(speed)}.",
+                field="speed",
+            )
+        fields["speed"] = min(max(float(speed), MIN_SPEED), MAX_SPEED)
+        if fields["speed"] != speed:
+            headers["X-Speed-Clamped"] = f"{speed:g} -> {fields['speed']:g}"
+    return fields, headers
+
+
+@csrf_exempt
+async def openai_speech(request: HttpRequest) -> HttpResponseBase:
+    """`POST /v1/audio/speech`: OpenAI's text to speech, streamed as it is synthesized."""
+    if request.method != "POST":
+        return openai_error(ClientError(ErrorCode.INVALID_REQUEST, "Use POST."))
+    try:
+        body = json_body(request)
+        fields, headers = openai_fields(body)
+        speech = await HttpSpeech.start(scope_of(request), fields)
+    except ClientError as error:
+        return openai_error(error)
+    first = await speech.next_event()
+    if isinstance(first, Failed):
+        await speech.close()
+        return openai_error(first.error)
+    response_format = fields["output_format"]
+    if body.get("stream_format") == "sse":
+        chunks = openai_events(first, speech)
+        response = StreamingHttpResponse(chunks, content_type=SSE, headers=headers)
+    else:
+        response = StreamingHttpResponse(
+            audio_of(first, speech), content_type=CONTENT_TYPES[response_format], headers=headers
+        )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+async def audio_of(first: Event, speech: HttpSpeech) -> AsyncIterator[bytes]:
+    """The audio bytes of the request's events, `first` and the rest."""
+    async for event in rest_of(first, speech):
+        if isinstance(event, Audio):
+            yield event.audio
+        elif isinstance(event, Failed):
+            # The status is sent; all a body can do is stop short, and the log says why.
+            logger.warning("An HTTP response was cut short: %s", event.error.message)
+            return
+
+
+async def openai_events(first: Event, speech: HttpSpeech) -> AsyncIterator[bytes]:
+    """OpenAI's server-sent events: speech.audio.delta per piece, then speech.audio.done."""
+    async for event in rest_of(first, speech):
+        if isinstance(event, Audio):
+            audio = base64.b64encode(event.audio).decode("ascii")
+            yield sse({"type": "speech.audio.delta", "audio": audio})
+        elif isinstance(event, Complete):
+            yield sse({"type": "speech.audio.done", "usage": usage(speech)})
+        elif isinstance(event, Failed):
+            yield sse({"type": "error", "error": openai_error_body(event.error)})
+
+
+def openai_error_body(error: ClientError) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(openai_error(error).content)["error"]
+    return body
+
+
+def usage(speech: HttpSpeech) -> dict[str, int]:
+    """OpenAI reports tokens; the closest here are characters in and audio seconds out."""
+    characters = speech.characters
+    return {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
+
+
+async def rest_of(first: Event, speech: HttpSpeech) -> AsyncIterator[Event]:
+    yield first
+    if first.final:
+        await speech.close()
+        return
+    async for event in speech.events():
+        yield event
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+async def openai_models(request: HttpRequest) -> JsonResponse:
+    """`GET /v1/models`: what `model` may say (any value is accepted; these are listed)."""
+    models = [
+        {"id": name, "object": "model", "created": 0, "owned_by": "tts-server"}
+        for name in ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+    ]
+    return JsonResponse({"object": "list", "data": models})
+
+
+async def openai_voices(request: HttpRequest) -> JsonResponse:
+    """`GET /v1/audio/voices`: the voices a request may name, with their aliases."""
+    voices = await in_database_thread(_enabled_voices)
+    data = [
+        {
+            "id": voice.voice_id,
+            "object": "voice",
+            "name": voice.name,
+            "language": voice.language,
+            "aliases": voice.alias_list(),
+        }
+        for voice in voices
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+def _enabled_voices() -> list[Voice]:
+    return list(Voice.objects.filter(enabled=True).order_by("voice_id"))
+
+
+# Smallest -----------------------------------------------------------------------------------
+
+
+def smallest_error(error: ClientError) -> JsonResponse:
+    return JsonResponse(
+        client_error_message(error), status=status_of(error), headers=retry_headers(error)
+    )
+
+
+async def smallest_start(request: HttpRequest) -> tuple[HttpSpeech, Event] | JsonResponse:
+    if request.method != "POST":
+        return smallest_error(ClientError(ErrorCode.INVALID_REQUEST, "Use POST."))
+    try:
+        speech = await HttpSpeech.start(scope_of(request), json_body(request))
+    except ClientError as error:
+        return smallest_error(error)
+    first = await speech.next_event()
+    if isinstance(first, Failed):
+        await speech.close()
+        return smallest_error(first.error)
+    return speech, first
+
+
+@csrf_exempt
+async def waves_tts(request: HttpRequest) -> HttpResponseBase:
+    """`POST /waves/v1/tts`: a WebSocket message's fields in, the audio as the body."""
+    started = await smallest_start(request)
+    if isinstance(started, JsonResponse):
+        return started
+    speech, first = started
+    output_format = speech.output_format
+    return StreamingHttpResponse(
+        audio_of(first, speech),
+        content_type=CONTENT_TYPES[output_format],
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@csrf_exempt
+async def waves_tts_live(request: HttpRequest) -> HttpResponseBase:
+    """`POST /waves/v1/tts/live`: the same, each chunk a server-sent event in the WebSocket's
+    `chunk` shape, then `complete` (or `error`)."""
+    started = await smallest_start(request)
+    if isinstance(started, JsonResponse):
+        return started
+    speech, first = started
+    return StreamingHttpResponse(
+        as_events(first, speech, lambda event: event.message()),
+        content_type=SSE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def as_events(
+    first: Event, speech: HttpSpeech, shape: Callable[[Event], dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    async for event in rest_of(first, speech):
+        yield sse(shape(event))
+
+
+# Both --------------------------------------------------------------------------------------
+
+
+def scope_of(request: HttpRequest) -> dict[str, Any]:
+    """The ASGI scope of the request: its headers carry the key, as a socket's do."""
+    scope: dict[str, Any] = getattr(request, "scope", {})
+    return scope
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object, or ClientError saying what is wrong with the body."""
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            ErrorCode.INVALID_REQUEST,
+            f"Send the request as JSON, with Content-Type: application/json, not "
+            f"{shown(content_type or 'none')}.",
+        )
+    if len(request.body) > settings.TTS_MAX_MESSAGE_BYTES:
+        raise ClientError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"A request body may be at most {settings.TTS_MAX_MESSAGE_BYTES} bytes.",
+        )
+    try:
+        body = json.loads(request.body)
+    except ValueError as error:
+        raise ClientError(ErrorCode.INVALID_JSON, f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise ClientError(ErrorCode.INVALID_JSON, "The body nests JSON too deeply.") from None
+    if not isinstance(body, dict):
+        raise ClientError(ErrorCode.INVALID_REQUEST, "The body must be a JSON object.")
+    return body
