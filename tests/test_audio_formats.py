@@ -11,6 +11,7 @@ import io
 import warnings
 import wave
 
+import av
 import numpy as np
 import pytest
 
@@ -75,3 +76,50 @@ async def test_wav_chunks_join_into_one_wav_stream(connect, rate):
     assert len(frames) == len(audio) - 44
     assert len(frames) / 2 / rate == pytest.approx(complete["data"]["audio_seconds"], abs=0.001)
     assert 1.5 < len(frames) / 2 / rate < 4.0
+
+
+@pytest.mark.parametrize(
+    ("output_format", "codec", "padding"),
+    # MP3 and AAC cannot say where their encoder's delay and last frame's padding are, so
+    # their decoded audio is longer by up to that; Opus and FLAC decode to the exact length.
+    [("mp3", "mp3float", 0.2), ("opus", "opus", 0.0), ("aac", "aac", 0.2), ("flac", "flac", 0.0)],
+)
+async def test_compressed_chunks_join_into_one_file_of_the_whole_speech(
+    connect, output_format, codec, padding
+):
+    socket = await connect()
+    messages = await speak(
+        socket,
+        "Compressed audio streams too. Each piece is sent as soon as it is made.",
+        output_format=output_format,
+        sample_rate=24000,
+    )
+    assert messages[-1]["status"] == "complete", messages[-1]
+    chunks = messages[:-1]
+    assert len(chunks) >= 2  # streamed, not held back until the end
+    assert {chunk["data"]["format"] for chunk in chunks} == {output_format}
+    assert [chunk["data"]["sequence"] for chunk in chunks] == list(range(len(chunks)))
+    audio = b"".join(base64.b64decode(chunk["data"]["audio"]) for chunk in chunks)
+    with av.open(io.BytesIO(audio), mode="r") as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == codec
+        samples = sum(frame.samples for frame in container.decode(stream))
+        seconds = samples / stream.codec_context.sample_rate
+    spoken = messages[-1]["data"]["audio_seconds"]
+    assert spoken - 0.001 <= seconds <= spoken + padding + 0.001
+
+
+async def test_a_cancelled_compressed_request_frees_its_encoder_and_the_socket_goes_on(connect):
+    socket = await connect()
+    long_text = "This answer is long, and it is cancelled before it ends. " * 8
+    await socket.send_json_to(
+        {"text": long_text, "voice_id": "joe", "request_id": "long", "output_format": "mp3"}
+    )
+    assert (await socket.receive_json_from(timeout=10))["status"] == "chunk"
+    await socket.send_json_to({"type": "cancel", "request_id": "long"})
+    while (message := await socket.receive_json_from(timeout=10))["status"] == "chunk":
+        pass
+    assert message == {"status": "cancelled", "request_id": "long"}
+    audio, _complete = await request_audio(socket, output_format="mp3")
+    with av.open(io.BytesIO(audio), mode="r") as container:
+        assert sum(frame.samples for frame in container.decode(audio=0)) > 24000
