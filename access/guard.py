@@ -64,6 +64,9 @@ class Client:
     key: APIKey | None = None
     staff_user_id: int | None = None  # a staff user's demo page (tokens.py)
     revoked: bool = False  # the key was revoked while the socket was open
+    # Whether the client holds one of its key's connections (a socket does; an HTTP request,
+    # which is over in seconds, counts against the key's rate only).
+    connected: bool = True
     refresher: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -121,6 +124,26 @@ async def admit(
     if client.key is not None or client.staff_user_id is not None:
         client.refresher = asyncio.create_task(keep_connection_fresh(client))
     return client
+
+
+async def admit_request(scope: dict[str, Any], channel_name: str) -> Client:
+    """Check an HTTP request's key, or raise Refused. It takes none of the key's connections:
+    its rate, usage and every limit on the request itself still apply."""
+    client = Client(channel_name, _nothing, connected=False)
+    token = presented_token(scope)
+    if token is not None and looks_like_key(token):
+        client.key = await in_database_thread(find_key, token)
+    if client.key is None and settings.TTS_REQUIRE_API_KEY:
+        if token is None:
+            reason = "An API key is required: send the header Authorization: Bearer <key>."
+        else:
+            reason = "This API key is not valid: it is mistyped, unknown or revoked."
+        raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason)
+    return client
+
+
+async def _nothing() -> None:
+    """A key revoked during an HTTP request: the request runs on (it started while valid)."""
 
 
 def refusal_reason(token: str | None) -> str:
@@ -275,7 +298,7 @@ async def release(client: Client) -> None:
     """The socket closed: give its place back."""
     if client.refresher is not None:
         client.refresher.cancel()
-    if client.key is None and client.staff_user_id is None:
+    if not client.connected or client.key is None and client.staff_user_id is None:
         return
     try:
         await in_database_thread(release_connection_now, client.channel_name)
@@ -298,7 +321,8 @@ async def start_request(client: Client) -> None:
     # Looked up afresh (one indexed query): a key revoked a moment ago starts nothing. Unlike
     # the counting below, a database that fails does not let the request through: a key that
     # cannot be checked starts nothing (the request gets server_busy), as at connection.
-    if not await look_up_key(client.key.pk):
+    # (An HTTP request's key was looked up as it came in: that is fresh enough.)
+    if client.connected and not await look_up_key(client.key.pk):
         # Closed once the consumer has refused the request that found out.
         in_background(client.on_revoked())
         raise Revoked()

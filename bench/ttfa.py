@@ -14,7 +14,9 @@ PCM. Each engine run sits between two requests, so the server is idle during it.
 engine's time is what the server adds (the overhead). Then the paragraph is streamed in word by
 word, as an LLM would write it (`continue: true`, one word every --token-ms; with --contexts as
 one `context_id`, as pipecat sends a reply), and TTFA is taken
-from the moment the word that ends its first sentence was sent. Then the short text is sent on a
+from the moment the word that ends its first sentence was sent. Then the paragraph goes over
+HTTP (`POST /v1/audio/speech`, pcm and mp3) in turn with the socket: time to the first byte of
+the body against the socket's TTFA. Then the short text is sent on a
 second socket while the long text is being synthesized for the first (fairness: a newcomer
 should not wait for others' long sentences). Last, 4 clients send the long text at once, for
 TTFA under load and aggregate throughput.
@@ -308,10 +310,19 @@ class ServerError(Exception):
     pass
 
 
-async def request(ws: Any, text: str, voice: str, request_id: str) -> RequestTiming:
-    """Send one synthesis request and read its messages up to `complete`."""
+async def request(
+    ws: Any, text: str, voice: str, request_id: str, output_format: str = "pcm"
+) -> RequestTiming:
+    """Send one synthesis request and read its messages up to `complete` (audio seconds are
+    counted for pcm only)."""
     message = json.dumps(
-        {"text": text, "voice_id": voice, "request_id": request_id, "sample_rate": SAMPLE_RATE}
+        {
+            "text": text,
+            "voice_id": voice,
+            "request_id": request_id,
+            "sample_rate": SAMPLE_RATE,
+            "output_format": output_format,
+        }
     )
     first: float | None = None
     audio_bytes = 0
@@ -441,6 +452,7 @@ async def time_server(
     behind_load: dict[str, float],
     meter: CpuMeter,
     time_first_chunk: Callable[[str], float],
+    http: dict[str, list[float]],
 ) -> tuple[list[ConcurrentRound], dict[str, float]]:
     """Run the sequential cases and the streamed one on one socket, then the concurrent case;
     return the latter.
@@ -487,6 +499,12 @@ async def time_server(
             f"{ms(p50([t.ttfa for t in streamed.timings])):.1f} ms",
             flush=True,
         )
+    http.update(await http_against_socket(url, voice, runs))
+    print(
+        "http       the paragraph: first byte p50 "
+        + ", ".join(f"{name} {ms(p50(values)):.1f} ms" for name, values in http.items()),
+        flush=True,
+    )
     before = meter.sample()
     behind.extend(await behind_long_text(url, voice, runs))
     behind_load.update(other_load(before, meter.sample()))
@@ -498,6 +516,55 @@ async def time_server(
     before = meter.sample()
     rounds = await concurrent_rounds(url, voice, clients, max(1, runs // clients))
     return rounds, other_load(before, meter.sample())
+
+
+HTTP_FORMATS = ("pcm", "mp3")
+
+
+async def http_first_byte(
+    client: Any, base: str, text: str, voice: str, response_format: str
+) -> float:
+    """Seconds from sending `POST /v1/audio/speech` to the first byte of its body; the body is
+    then read to its end. `client` keeps its connection open between requests, as HTTP
+    clients do (the openai package among them)."""
+    body = {"model": "tts-1", "voice": voice, "input": text, "response_format": response_format}
+    sent = time.perf_counter()
+    async with client.stream("POST", f"{base}/v1/audio/speech", json=body) as response:
+        if response.status_code != 200:
+            error = (await response.aread())[:300]
+            raise ServerError(f"HTTP {response.status_code}: {error!r}")
+        first: float | None = None
+        async for _chunk in response.aiter_raw():
+            if first is None:
+                first = time.perf_counter()
+    if first is None:
+        raise ServerError("an HTTP response without a body")
+    return first - sent
+
+
+async def http_against_socket(url: str, voice: str, runs: int) -> dict[str, list[float]]:
+    """The paragraph over the socket (TTFA) and over HTTP (time to the first body byte), in pcm
+    and in mp3, one after another in turn, so that each pair sees the same machine."""
+    import httpx
+
+    text = TEXTS[STREAMED_TEXT]
+    base = url.replace("ws://", "http://").replace("wss://", "https://").split("/ws/")[0]
+    key = os.environ.get("TTS_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    times: dict[str, list[float]] = {
+        f"{transport}_{f}": [] for f in HTTP_FORMATS for transport in ("socket", "http")
+    }
+    async with connect(url) as ws, httpx.AsyncClient(timeout=60, headers=headers) as client:
+        await http_first_byte(client, base, TEXTS["short"], voice, "pcm")  # opens the connection
+        for run in range(runs):
+            for response_format in HTTP_FORMATS:
+                timing = await request(
+                    ws, text, voice, f"http-{run}-{response_format}", response_format
+                )
+                times[f"socket_{response_format}"].append(timing.ttfa)
+                first = await http_first_byte(client, base, text, voice, response_format)
+                times[f"http_{response_format}"].append(first)
+    return times
 
 
 async def behind_long_text(url: str, voice: str, runs: int) -> list[float]:
@@ -665,6 +732,20 @@ def summarize_streamed(streamed: StreamedResult, engine: list[float]) -> dict[st
     }
 
 
+def summarize_http(http: dict[str, list[float]]) -> dict[str, Any]:
+    """First bytes over HTTP against the socket's TTFA, and the paired differences."""
+    summary: dict[str, Any] = {
+        f"{name}_p50_ms": p50([ms(value) for value in values]) for name, values in http.items()
+    }
+    for response_format in HTTP_FORMATS:
+        pairs = zip(http[f"http_{response_format}"], http[f"socket_{response_format}"], strict=True)
+        summary[f"http_{response_format}_minus_socket_p50_ms"] = p50(
+            [ms(first - ttfa) for first, ttfa in pairs]
+        )
+    summary["samples_ms"] = {name: [ms(value) for value in values] for name, values in http.items()}
+    return summary
+
+
 def summarize_concurrent(rounds: list[ConcurrentRound], clients: int) -> dict[str, Any]:
     timings = [t for done in rounds for t in done.timings]
     ttfa = [ms(t.ttfa) for t in timings]
@@ -820,6 +901,17 @@ def print_report(report: dict[str, Any]) -> None:
         f"TTFA p50 {b['ttfa_p50_ms']:.1f} ms, p95 {b['ttfa_p95_ms']:.1f} ms "
         f"(alone: p50 {report['texts']['short']['ttfa_p50_ms']:.1f} ms)"
     )
+    h = report["http"]
+    print()
+    print(
+        f"http: the {STREAMED_TEXT}'s first audio p50, socket TTFA / HTTP first byte (p50 of "
+        "each run's difference): "
+        + "; ".join(
+            f"{f} {h[f'socket_{f}_p50_ms']:.1f} / {h[f'http_{f}_p50_ms']:.1f} ms "
+            f"({h[f'http_{f}_minus_socket_p50_ms']:+.1f})"
+            for f in HTTP_FORMATS
+        )
+    )
     s = report["streamed"]
     print()
     print(
@@ -922,6 +1014,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     behind: list[float] = []
     behind_load: dict[str, float] = {}
+    http: dict[str, list[float]] = {}
     # Load the engine before the server starts, so that the two loads do not compete.
     time_first_chunk = load_engine(config)
     started = meter.sample()
@@ -940,6 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 behind_load,
                 meter,
                 time_first_chunk,
+                http,
             )
         )
     finished = meter.sample()
@@ -960,6 +1054,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "texts": texts,
         "overall": overall,
         "streamed": summarize_streamed(streamed, results[STREAMED_TEXT].engine),
+        "http": summarize_http(http),
         "behind": {
             "delay_s": BEHIND_DELAY_S,
             "ttfa_p50_ms": ms(p50(behind)),

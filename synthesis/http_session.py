@@ -82,7 +82,7 @@ class HttpSpeech:
         layer = get_channel_layer()
         assert layer is not None
         reply = await layer.new_channel()
-        client = await guard.admit(scope, reply, _nothing)
+        client = await guard.admit_request(scope, reply)
         outlet = Queued()
         speech = cls(Session(outlet, layer, reply, client), outlet, layer, reply)
         speech.output_format = message.output_format
@@ -157,6 +157,3 @@ def check_one_shot(message: SynthesisRequest) -> None:
     if message.blank:
         raise ClientError(ErrorCode.INVALID_REQUEST, "There is no text to speak.", field="text")
 
-
-async def _nothing() -> None:
-    """A key revoked during one HTTP request: the request runs on (it started while valid)."""
