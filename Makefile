@@ -40,6 +40,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ttfa.py --start
+	$(BIN)/python bench/codecs.py
 
 setup: $(VENV)/.installed-dev
 
