@@ -156,4 +156,3 @@ def check_one_shot(message: SynthesisRequest) -> None:
             )
     if message.blank:
         raise ClientError(ErrorCode.INVALID_REQUEST, "There is no text to speak.", field="text")
-
