@@ -138,17 +138,18 @@ def openai_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
 async def openai_speech(request: HttpRequest) -> HttpResponseBase:
     """`POST /v1/audio/speech`: OpenAI's text to speech, streamed as it is synthesized."""
     if request.method != "POST":
-        return openai_error(ClientError(ErrorCode.INVALID_REQUEST, "Use POST."))
+        return not_post(openai_error)
+    try:
+        speech = await HttpSpeech.admit(scope_of(request))
+    except ClientError as error:
+        return openai_error(error)
     try:
         body = json_body(request)
         fields, headers = openai_fields(body)
-        speech = await HttpSpeech.start(scope_of(request), fields)
+        first = await first_event(speech, fields)
     except ClientError as error:
-        return openai_error(error)
-    first = await speech.next_event()
-    if isinstance(first, Failed):
         await speech.close()
-        return openai_error(first.error)
+        return openai_error(error)
     response_format = fields["output_format"]
     if body.get("stream_format") == "sse":
         chunks = openai_events(first, speech)
@@ -195,13 +196,31 @@ def usage(speech: HttpSpeech) -> dict[str, int]:
     return {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
 
 
-async def rest_of(first: Event, speech: HttpSpeech) -> AsyncIterator[Event]:
-    yield first
-    if first.final:
+async def first_event(speech: HttpSpeech, fields: dict[str, Any]) -> Event:
+    """Start the request and wait for its first event; an error before any audio is raised
+    (ClientError), and in every case but a start the request is closed."""
+    try:
+        await speech.start(fields)
+        first = await speech.next_event()
+    except BaseException:  # a refusal, or the client gone (the view is cancelled)
         await speech.close()
-        return
-    async for event in speech.events():
-        yield event
+        raise
+    if isinstance(first, Failed):
+        await speech.close()
+        raise first.error
+    return first
+
+
+async def rest_of(first: Event, speech: HttpSpeech) -> AsyncIterator[Event]:
+    """`first` and the events after it; the request is closed however the response ends
+    (written out, or its client gone)."""
+    try:
+        yield first
+        if not first.final:
+            async for event in speech.events():
+                yield event
+    finally:
+        await speech.close()
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -248,15 +267,16 @@ def smallest_error(error: ClientError) -> JsonResponse:
 
 async def smallest_start(request: HttpRequest) -> tuple[HttpSpeech, Event] | JsonResponse:
     if request.method != "POST":
-        return smallest_error(ClientError(ErrorCode.INVALID_REQUEST, "Use POST."))
+        return not_post(smallest_error)
     try:
-        speech = await HttpSpeech.start(scope_of(request), json_body(request))
+        speech = await HttpSpeech.admit(scope_of(request))
     except ClientError as error:
         return smallest_error(error)
-    first = await speech.next_event()
-    if isinstance(first, Failed):
+    try:
+        first = await first_event(speech, json_body(request))
+    except ClientError as error:
         await speech.close()
-        return smallest_error(first.error)
+        return smallest_error(error)
     return speech, first
 
 
@@ -298,6 +318,14 @@ async def as_events(
 
 
 # Both --------------------------------------------------------------------------------------
+
+
+def not_post(answer: Callable[[ClientError], JsonResponse]) -> JsonResponse:
+    """405, with the endpoint's own error shape: these endpoints take POST only."""
+    response = answer(ClientError(ErrorCode.INVALID_REQUEST, "Send the request with POST."))
+    response.status_code = 405
+    response["Allow"] = "POST"
+    return response
 
 
 def scope_of(request: HttpRequest) -> dict[str, Any]:

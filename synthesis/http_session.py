@@ -71,35 +71,42 @@ class HttpSpeech:
         self.characters = 0
 
     @classmethod
-    async def start(cls, scope: dict[str, Any], fields: dict[str, Any]) -> HttpSpeech:
-        """Admit the client and start speaking `fields` (a WebSocket message's fields), or
-        raise ClientError saying why not."""
-        message = parse_message(json.dumps(fields), settings.TTS_MAX_TEXT_CHARS)
-        if not isinstance(message, SynthesisRequest):
-            raise ClientError(ErrorCode.INVALID_REQUEST, "Send text to speak.")
-        check_one_shot(message)
+    async def admit(cls, scope: dict[str, Any]) -> HttpSpeech:
+        """Check the request's key (access/guard.py), first of all; raise ClientError if it
+        may not be served. Whatever follows, `close()` it."""
         ensure_embedded_workers()
         layer = get_channel_layer()
         assert layer is not None
         reply = await layer.new_channel()
         client = await guard.admit_request(scope, reply)
         outlet = Queued()
-        speech = cls(Session(outlet, layer, reply, client), outlet, layer, reply)
-        speech.output_format = message.output_format
-        speech.characters = len(message.text)
-        try:
-            await speech.session.take(message)
-        except BaseException:
-            await speech.close()
-            raise
-        speech.replies = asyncio.create_task(speech.read_replies())
-        return speech
+        return cls(Session(outlet, layer, reply, client), outlet, layer, reply)
+
+    async def start(self, fields: dict[str, Any]) -> None:
+        """Start speaking `fields` (a WebSocket message's), or raise ClientError saying why
+        not: checked as the socket checks a message, against the same limits."""
+        message = parse_message(json.dumps(fields), settings.TTS_MAX_TEXT_CHARS)
+        if not isinstance(message, SynthesisRequest):
+            raise ClientError(ErrorCode.INVALID_REQUEST, "Send text to speak.")
+        check_one_shot(message)
+        self.output_format = message.output_format
+        self.characters = len(message.text)
+        await self.session.take(message)
+        self.replies = asyncio.create_task(self.read_replies())
 
     async def read_replies(self) -> None:
-        """The workers' replies, handed to the Session until the request has ended."""
-        while self.session.requests:
-            event = await receive_riding_out(self.layer, self.reply, self.layer_lost)
-            await self.session.on_worker(event)
+        """The workers' replies, handed to the Session until the request has ended. Should
+        this fail, the request ends with an error, not a response that never ends."""
+        try:
+            while self.session.requests:
+                event = await receive_riding_out(self.layer, self.reply, self.layer_lost)
+                await self.session.on_worker(event)
+        except Exception:
+            logger.exception("Could not handle a worker's reply to an HTTP request")
+            for stream in list(self.session.requests.values()):
+                await self.session.fail(
+                    stream, ErrorCode.SYNTHESIS_FAILED, "The server failed to make this audio."
+                )
 
     async def layer_lost(self) -> None:
         await self.session.fail_waiting(

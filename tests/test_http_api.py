@@ -280,3 +280,31 @@ def test_the_server_log_has_no_error(server):
     log = server.log()
     assert "Traceback" not in log
     assert " ERROR " not in log
+
+
+def test_a_client_that_hangs_up_stops_its_request_and_its_usage_is_recorded(server):
+    """Nothing is spent on a response nobody reads: the request ends when its client goes, and
+    what it used (its text, the little audio made) is recorded against its key."""
+    key = server.create_api_key("hangs-up")
+    text = "This answer goes on for a long time, sentence after sentence. " * 40
+    body = {"model": "tts-1", "voice": "joe", "input": text, "response_format": "mp3"}
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/audio/speech", json=body, headers=headers, timeout=60
+    ) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())  # the first bytes, then the client is gone
+    script = (
+        "import time; from access.models import KeyUsage\n"
+        "for _ in range(100):\n"
+        "    rows = list(KeyUsage.objects.filter(key__name='hangs-up')"
+        ".values_list('requests', 'characters', 'audio_seconds'))\n"
+        "    if rows: break\n"
+        "    time.sleep(0.1)\n"
+        "print(rows)"
+    )
+    rows = eval(server.manage("shell", "-v", "0", "-c", script))  # noqa: S307 - our own output
+    assert len(rows) == 1
+    requests, characters, audio_seconds = rows[0]
+    assert (requests, characters) == (1, len(text))
+    assert audio_seconds < 30  # the whole text is about 150 s of speech
