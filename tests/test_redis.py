@@ -123,6 +123,14 @@ def test_a_worker_process_serves_requests_through_redis(redis_up):
     assert messages[-1]["data"]["audio_seconds"] == pytest.approx(seconds, abs=0.001)
 
 
+def test_a_web_process_whose_workers_run_elsewhere_loads_no_voice(redis_up):
+    """The web process only relays: after serving a request it holds no voice model (a loaded
+    voice and its warm-up cost well over 200 MB)."""
+    assert redis_up.speak("Relayed, not synthesized here.")[-1]["status"] == "complete"
+    assert redis_up.rss_mb() < 200, redis_up.rss_mb()
+    assert redis_up.rss_mb(peak=True) < 200
+
+
 def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_up):
     text = "An operator changes the voice while the server keeps running."
     before = redis_up.speak(text)[-1]["data"]["audio_seconds"]  # now cached in Redis

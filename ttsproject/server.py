@@ -39,7 +39,9 @@ def start_web_process() -> None:
 
     allow_going_away()
     drain.install_signal_handler()
-    if settings.TTS_PRELOAD_VOICES:
+    # A web process whose workers run elsewhere (REDIS_URL) never synthesizes: loading the
+    # voices would cost it hundreds of MB for nothing.
+    if settings.TTS_PRELOAD_VOICES and settings.TTS_EMBEDDED_WORKERS:
         # In the background, so that the server accepts connections while the voices load.
         threading.Thread(target=preload_voices, name="tts-preload", daemon=True).start()
 
