@@ -1,8 +1,9 @@
 """One synthesis request over HTTP: a Session (session.py) driven from a view.
 
 The WebSocket consumer drives a Session per socket; an HTTP request drives one for its single
-request, through the same path: the key is admitted as a connection is (access/guard.py),
-the message is parsed and checked as a socket's is, the chunks go to the same workers on the
+request, through the same path: the key is checked as a socket's is (access/guard.py; an
+HTTP request takes none of the key's connections), the message is parsed and checked as a
+socket's is, the chunks go to the same workers on the
 channel layer, and the request's usage is recorded when it ends. Only the outlet differs: the
 events wait in a queue for the response to write them, and a client that reads slowly holds
 the workers back (`behind`) as a slow socket does.
@@ -11,7 +12,6 @@ the workers back (`behind`) as a slow socket does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -142,8 +142,8 @@ class HttpSpeech:
         self.closed = True
         if self.replies is not None:
             self.replies.cancel()
-            with contextlib.suppress(BaseException):
-                await self.replies
+            # Its end, whatever it was; a cancellation of this task still propagates.
+            await asyncio.gather(self.replies, return_exceptions=True)
         await self.session.close()
         await guard.release(self.session.client)
 
