@@ -50,22 +50,36 @@ class RequestEncoder:
         try:
             if self.encoder is None:
                 assert self.opening is not None
-                self.encoder = await self.opening
+                self.encoder = await asyncio.shield(self.opening)
             encoder = self.encoder
-            result = await asyncio.to_thread(step, encoder)
-        finally:
-            self.busy = False
-            if self.closed and self.encoder is not None:
-                self.encoder.close()
+        except BaseException:
+            self.call_done()
+            raise
+        call = asyncio.ensure_future(asyncio.to_thread(step, encoder))
+        try:
+            # Shielded: if the awaiting task is cancelled, the thread runs on, and the encoder
+            # must not be closed under it; it is closed when the call is over.
+            result = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(lambda _call: self.call_done())
+            raise
+        self.call_done()
         return b"" if self.closed else result
+
+    def call_done(self) -> None:
+        self.busy = False
+        if self.closed:
+            self.free()
 
     def close(self) -> None:
         """The request has ended: free the encoder now, or when its running call returns."""
         if self.closed:
             return
         self.closed = True
-        if self.busy:
-            return  # closed by the call that runs
+        if not self.busy:  # else the call that runs frees it when it is over
+            self.free()
+
+    def free(self) -> None:
         if self.encoder is not None:
             self.encoder.close()
         elif self.opening is not None:

@@ -269,7 +269,12 @@ class Session:
     async def dispatch(self, stream: RequestStream) -> None:
         """Send the chunks the request's window allows to the workers; finish if none are left."""
         if stream.done:
+            if stream.finishing:
+                return  # another call is finishing it
+            stream.finishing = True
             last = await Audio.last_of(stream)
+            if not self.current(stream):
+                return  # ended (cancelled, failed) while its encoder finished
             if last is not None:
                 await self.outlet.deliver(last)
             ignored = tuple(sorted(stream.ignored_fields))
@@ -353,15 +358,21 @@ class Session:
         deliveries = stream.add_part(
             event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
         )
-        for delivery in deliveries:
-            audio = await Audio.next_of(stream, delivery.audio) if delivery.audio else None
-            if audio is not None:
-                await self.outlet.deliver(audio)
-            for word in delivery.words:
-                number, stream.words_sent = stream.words_sent, stream.words_sent + 1
-                await self.outlet.deliver(
-                    Word(stream.request_id, number, word["word"], word["start"], word["end"])
-                )
+        stream.delivering += 1
+        try:
+            for delivery in deliveries:
+                audio = await Audio.next_of(stream, delivery.audio) if delivery.audio else None
+                if not self.current(stream):
+                    return  # it ended while its audio was being encoded: nothing more goes
+                if audio is not None:
+                    await self.outlet.deliver(audio)
+                for word in delivery.words:
+                    number, stream.words_sent = stream.words_sent, stream.words_sent + 1
+                    await self.outlet.deliver(
+                        Word(stream.request_id, number, word["word"], word["start"], word["end"])
+                    )
+        finally:
+            stream.delivering -= 1
         await self.dispatch(stream)
 
     # Endings.

@@ -75,6 +75,10 @@ class RequestStream:
     # Fields its messages carried that the server does not use, for its `complete`.
     ignored_fields: set[str] = field(default_factory=set)
     words_sent: int = 0  # word_timestamp messages sent, numbering the next
+    # Audio put in order and not yet handed to the client (it is being encoded): the request
+    # is not done while some is, and it finishes once (its last bytes, then `complete`).
+    delivering: int = 0
+    finishing: bool = False
     # Text received but not chunked yet: the sentence still being written.
     buffer: str = ""
     characters: int = 0  # all the text received, for the key's usage
@@ -131,7 +135,7 @@ class RequestStream:
 
     @property
     def done(self) -> bool:
-        return not self.open and not self.buffer and not self.owes_audio
+        return not self.open and not self.buffer and not self.owes_audio and not self.delivering
 
     def cancel_timers(self) -> None:
         """Stop the deadline and flush timers; the request is over."""

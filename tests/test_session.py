@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
+import av
 import numpy as np
 import pytest
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from access import guard
 from protocol import ClientError, ErrorCode
@@ -105,3 +107,60 @@ async def test_a_cancelled_request_ends_with_its_cancelled_event(transactional_d
     assert isinstance(events[-1], Cancelled)
     assert not any(isinstance(event, Failed) for event in events)
     assert session.requests == {}
+
+
+async def test_a_resume_while_audio_is_being_encoded_does_not_finish_the_request_early(
+    transactional_db, monkeypatch
+):
+    """The reader catching up (`resume`) while a request's last audio is in its encoder must
+    not send `complete` ahead of it: every byte comes first, then one `complete`, last.
+
+    The workers' replies are made up here, in the order that makes it happen: the second
+    chunk is all in before the first has ended, so the first's end delivers the second's
+    audio with nothing left to wait for."""
+    from synthesis.encoding import RequestEncoder
+
+    layer = InMemoryChannelLayer()  # no worker listens: the replies below are the only ones
+    reply = await layer.new_channel()
+
+    async def revoked() -> None:
+        pass
+
+    session = Session(Collected(), layer, reply, guard.Client(reply, revoked))
+    text = "Hello there. This has two sentences."
+    message = {"text": text, "voice_id": "joe", "request_id": "r", "output_format": "mp3"}
+    await session.take(parse_message(json.dumps(message), 5000))
+    stream = session.requests["r"]
+    assert len(stream.chunks) == 2
+    tone = (np.sin(np.arange(12000) / 10) * 8000).astype("<i2").tobytes()  # half a second
+
+    def part(index: int, number: int, audio: bytes, last: bool) -> dict:
+        return {"type": "tts.audio", "request_id": "r", "stream": stream.token, "index": index,
+                "part": number, "last": last, "audio": audio, "words": []}  # fmt: skip
+
+    await session.on_worker(part(0, 0, tone, False))
+    await session.on_worker(part(1, 0, tone, False))
+    await session.on_worker(part(1, 1, b"", True))
+    encoding, go_on = asyncio.Event(), asyncio.Event()
+    encode = RequestEncoder.encode
+
+    async def held_encode(self: RequestEncoder, pcm16: bytes) -> bytes:
+        encoding.set()
+        await go_on.wait()
+        return await encode(self, pcm16)
+
+    monkeypatch.setattr(RequestEncoder, "encode", held_encode)
+    ending = asyncio.ensure_future(session.on_worker(part(0, 1, b"", True)))
+    await asyncio.wait_for(encoding.wait(), 10)
+    await session.resume()  # as an HTTP response does when its client has read everything
+    go_on.set()
+    await asyncio.wait_for(ending, 10)
+
+    events = session.outlet.events  # type: ignore[attr-defined]
+    assert [type(event) for event in events].count(Complete) == 1
+    assert isinstance(events[-1], Complete)
+    audio = b"".join(event.audio for event in events if isinstance(event, Audio))
+    with av.open(io.BytesIO(audio), mode="r") as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert samples / 24000 >= 1.0  # both chunks' half second
+    await session.close()
