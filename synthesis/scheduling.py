@@ -20,6 +20,7 @@ import asyncio
 import functools
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 # A queued call: when it is due, its place in line, the call, its future, and what to call
 # on the thread that takes it, before the call.
 _Entry = tuple[float, int, Callable[[], Any], Future[Any], Callable[[], object] | None]
@@ -43,12 +45,23 @@ class DeadlineExecutor:
     """
 
     def __init__(
-        self, threads: int, name: str, express: int = 0, urgent_within: float = 0.5
+        self,
+        threads: int,
+        name: str,
+        express: int = 0,
+        urgent_within: float = 0.5,
+        on_idle: Callable[[], object] | None = None,
+        idle_after: float = 5.0,
     ) -> None:
         self.threads = threads
         self.express = express
         self.name = name
         self.urgent_within = urgent_within
+        # Called once, on the first regular thread, when nothing has run for `idle_after`
+        # seconds after some work (and again after the next work).
+        self.on_idle = on_idle
+        self.idle_after = idle_after
+        self._idle_at: float | None = None
         self._queue: list[_Entry] = []
         self._order = itertools.count()
         self._changed = threading.Condition()
@@ -107,17 +120,31 @@ class DeadlineExecutor:
         """Run calls forever; `slot` is the regular thread's number, None for express ones."""
         while True:
             with self._changed:
+                idle = False
                 while True:
                     if self._queue and (slot is not None or self._express_may_take()):
                         break
+                    if slot == 0 and self._idle_at is not None:
+                        # The first regular thread watches for the pool going idle.
+                        left = self._idle_at - time.monotonic()
+                        if left <= 0 and all(due is None for due in self._running):
+                            self._idle_at = None
+                            idle = True
+                            break
+                        self._changed.wait(max(left, _EXPRESS_RECHECK_SECONDS))
+                        continue
                     # An express thread re-checks while work waits: time makes work urgent.
                     express_wait = (
                         _EXPRESS_RECHECK_SECONDS if slot is None and self._queue else None
                     )
                     self._changed.wait(express_wait)
-                due, _order, call, future, on_start = heapq.heappop(self._queue)
-                if slot is not None:
-                    self._running[slot] = due
+                if not idle:
+                    due, _order, call, future, on_start = heapq.heappop(self._queue)
+                    if slot is not None:
+                        self._running[slot] = due
+            if idle:
+                self._idle()
+                continue
             try:
                 if future.set_running_or_notify_cancel():
                     if on_start is not None:
@@ -127,7 +154,16 @@ class DeadlineExecutor:
                     except BaseException as error:  # handed to whoever awaits the future
                         future.set_exception(error)
             finally:
-                if slot is not None:
-                    with self._changed:
+                with self._changed:
+                    if slot is not None:
                         self._running[slot] = None
-                        self._changed.notify_all()
+                    if self.on_idle is not None:
+                        self._idle_at = time.monotonic() + self.idle_after
+                    self._changed.notify_all()
+
+    def _idle(self) -> None:
+        assert self.on_idle is not None
+        try:
+            self.on_idle()
+        except Exception:
+            logger.exception("The synthesis threads' idle work failed")

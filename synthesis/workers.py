@@ -24,6 +24,7 @@ from speech.engine import (
     SynthesisOptions,
     float_to_pcm16,
     load_engine,
+    release_memory,
     resample,
     wav_bytes,
 )
@@ -54,8 +55,13 @@ ALIGNED_MODELS_DIR = settings.DATA_DIR / "aligned-models"
 
 # Each sentence runs when its turn comes: the one whose audio is needed soonest goes first.
 # Its threads start with the first sentence submitted, not when this module is imported.
+# Once idle for TTS_RELEASE_MEMORY_AFTER seconds, it gives back what the voices kept.
 synthesis_threads = DeadlineExecutor(
-    settings.TTS_SYNTHESIS_THREADS, "tts-synthesis", express=settings.TTS_EXPRESS_THREADS
+    settings.TTS_SYNTHESIS_THREADS,
+    "tts-synthesis",
+    express=settings.TTS_EXPRESS_THREADS,
+    on_idle=release_memory if settings.TTS_RELEASE_MEMORY_AFTER else None,
+    idle_after=settings.TTS_RELEASE_MEMORY_AFTER,
 )
 
 

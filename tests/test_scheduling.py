@@ -52,3 +52,34 @@ def test_when_everything_is_urgent_the_express_thread_stays_out():
     release.set()
     assert running.result(timeout=5) is True
     assert waiting.result(timeout=5) == "done"
+
+
+def test_the_pool_calls_its_idle_work_once_after_work_and_never_while_busy():
+    idle_calls: list[float] = []
+    pool = DeadlineExecutor(2, "idle-test", on_idle=lambda: idle_calls.append(time.monotonic()),
+                            idle_after=0.2)  # fmt: skip
+    assert idle_calls == []  # nothing has run yet: nothing to give back
+    # Work that keeps coming, 0.1 s apart, keeps the pool from being idle.
+    started = time.monotonic()
+    for _ in range(6):
+        pool.submit(0.0, time.sleep, 0.01).result()
+        time.sleep(0.1)
+    assert idle_calls == []
+    time.sleep(0.5)
+    assert len(idle_calls) == 1  # once, 0.2 s after the last work
+    assert idle_calls[0] - started >= 0.6
+    time.sleep(0.4)
+    assert len(idle_calls) == 1  # and not again until more work has run
+    pool.submit(0.0, time.sleep, 0.01).result()
+    time.sleep(0.5)
+    assert len(idle_calls) == 2
+
+
+def test_idle_work_that_fails_does_not_stop_the_pool():
+    def failing() -> None:
+        raise RuntimeError("the idle work failed")
+
+    pool = DeadlineExecutor(1, "idle-failing", on_idle=failing, idle_after=0.05)
+    pool.submit(0.0, time.sleep, 0.01).result()
+    time.sleep(0.2)
+    assert pool.submit(0.0, lambda: 42).result(timeout=5) == 42

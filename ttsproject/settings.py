@@ -300,6 +300,9 @@ TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 2, 1)
 # (fewer when slower); longer sentences are cut at a comma or a space. The model's memory grows
 # with it: 100 is about 4.7 s of speech and 70 MB while it runs (docs/security.md).
 TTS_MAX_UNIT_PHONEMES = env_int("TTS_MAX_UNIT_PHONEMES", 100, 20)
+# Seconds without synthesis after which a process gives back the memory its voices keep for
+# the next runs (speech/engine/registry.py release_memory); 0: never.
+TTS_RELEASE_MEMORY_AFTER = env_float("TTS_RELEASE_MEMORY_AFTER", 5.0, 0.0)
 
 # The WebSocket protocol (docs/protocol.md). The timeout defaults are the product's contract.
 TTS_TIMEOUT_DEFAULT = env_int("TTS_TIMEOUT_DEFAULT", 20, 1)

@@ -11,7 +11,7 @@ from .audio import (
     wav_bytes,
 )
 from .base import Engine, Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
-from .registry import ENGINES, UnknownEngine, load_engine, phoneme_checker
+from .registry import ENGINES, UnknownEngine, load_engine, phoneme_checker, release_memory
 from .words import WordTiming
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "float_to_pcm16",
     "load_engine",
     "phoneme_checker",
+    "release_memory",
     "resample",
     "streaming_wav_header",
     "wav_bytes",

@@ -107,3 +107,7 @@ class Engine(Protocol):
     def phonemize(self, text: str) -> list[str]:
         """The IPA phonemes the voice says for `text`, one string per sentence."""
         ...
+
+    def release_memory(self) -> None:
+        """Give back what the engine keeps from earlier work for later (called when idle)."""
+        ...

@@ -178,6 +178,8 @@ class _InterruptibleSession:
         if run_options is None:
             runs = getattr(_calling_thread, "runs", None) or _UNWATCHED
             run_options = runs.options_for(input_feed)
+            if getattr(_calling_thread, "shrink", False):
+                run_options = runs.shrinking_run_options
         return self._session.run(output_names, input_feed, run_options)
 
     def __getattr__(self, name: str) -> Any:
@@ -229,6 +231,18 @@ class PiperEngine:
         """What of some IPA a voice cannot say, checked against its config's phoneme_id_map
         (read once per config); the model is not loaded."""
         return functools.partial(_unknown_phonemes, config_path=str(config_path))
+
+    def release_memory(self) -> None:
+        """Give back the arena memory that runs of short units keep (they keep it to run
+        faster next time): one tiny run that shrinks the arena when it ends. Then one short
+        run grows it again to what a first clause takes, so that the next request's first
+        audio is as fast as ever (without it, 6-14 ms slower)."""
+        _calling_thread.shrink = True
+        try:
+            self.synthesize("a", SynthesisOptions())
+        finally:
+            _calling_thread.shrink = False
+        self.synthesize("Hello there, how are you?", SynthesisOptions())
 
     def phonemize(self, text: str) -> list[str]:
         """The IPA phonemes espeak-ng gives the voice for `text`, one string per sentence."""

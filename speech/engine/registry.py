@@ -6,6 +6,8 @@ and type against `Engine` (base.py), so another kind of engine is one more entry
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +79,22 @@ def load_engine(
             )
             _engines[key] = engine
         return engine
+
+
+def release_memory() -> None:
+    """Have every loaded engine give back the memory it keeps, and glibc its free heap to the
+    system: for an idle process, which otherwise stays at the size of its busiest moment."""
+    with _engines_lock:
+        engines = list(_engines.values())
+    for engine in engines:
+        engine.release_memory()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """glibc's free heap back to the system (not glibc: its own allocator decides)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def phoneme_checker(kind: str, config_path: str) -> PhonemeChecker:
