@@ -50,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ttfa import (  # noqa: E402
     BUSY_PERCENT,
-    MAX_FRAME_BYTES,
     SAMPLE_RATE,
     CpuMeter,
     CpuSample,
@@ -545,17 +544,7 @@ class IdleSocket:
 
 def idle_connect(url: str) -> Any:
     """A socket that sends nothing, not even pings; TTS_API_KEY, if set, as its key."""
-    from websockets.asyncio.client import connect as ws_connect
-
-    key = os.environ.get("TTS_API_KEY")
-    return ws_connect(
-        url,
-        max_size=MAX_FRAME_BYTES,
-        open_timeout=30,
-        ping_interval=None,
-        compression=None,
-        additional_headers={"Authorization": f"Bearer {key}"} if key else None,
-    )
+    return connect(url, open_timeout=30, ping_interval=None)
 
 
 async def hold_idle(ws: Any, socket: IdleSocket, origin: float, timeout: int) -> None:

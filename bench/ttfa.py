@@ -427,18 +427,19 @@ async def stream_request(
         sender.cancel()
 
 
-def connect(url: str) -> Any:
-    """A socket to the server; TTS_API_KEY, when set, is sent as its API key."""
+def connect(url: str, **options: Any) -> Any:
+    """A socket to the server; TTS_API_KEY, when set, is sent as its API key. `options` go to
+    websockets' connect, over these defaults."""
     from websockets.asyncio.client import connect as ws_connect
 
     key = os.environ.get("TTS_API_KEY")
-    return ws_connect(
-        url,
-        max_size=MAX_FRAME_BYTES,
-        open_timeout=10,
-        compression=None,
-        additional_headers={"Authorization": f"Bearer {key}"} if key else None,
-    )
+    defaults: dict[str, Any] = {
+        "max_size": MAX_FRAME_BYTES,
+        "open_timeout": 10,
+        "compression": None,
+        "additional_headers": {"Authorization": f"Bearer {key}"} if key else None,
+    }
+    return ws_connect(url, **{**defaults, **options})
 
 
 async def time_server(

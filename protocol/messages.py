@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -232,17 +232,7 @@ def _parse_synthesis(
         )
     voice_id = _optional(data, "voice_id", str, "a string")
 
-    speed = data.get("speed")
-    if speed is not None:
-        if isinstance(speed, bool) or not isinstance(speed, int | float):
-            raise ClientError(ErrorCode.INVALID_REQUEST, "speed must be a number.", field="speed")
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise ClientError(
-                ErrorCode.INVALID_REQUEST,
-                f"speed must be from {MIN_SPEED} to {MAX_SPEED}, not {speed}.",
-                field="speed",
-            )
-        speed = float(speed)
+    speed = number_in(data, "speed", MIN_SPEED, MAX_SPEED)
 
     sample_rate = data.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if isinstance(sample_rate, bool) or sample_rate not in SAMPLE_RATES:
@@ -325,15 +315,23 @@ def _parse_synthesis(
 
 
 def _milliseconds(data: dict[str, Any], field: str, most: int, described: str) -> float | None:
+    return number_in(data, field, 0, most, described)
+
+
+def number_in(
+    data: Mapping[str, Any], field: str, low: float, high: float, described: str = ""
+) -> float | None:
+    """`data[field]` as a number from `low` to `high`, None if absent, else ClientError
+    naming the field."""
     value = data.get(field)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ClientError(ErrorCode.INVALID_REQUEST, f"{field} must be a number.", field=field)
-    if not 0 <= value <= most:
+    if not low <= value <= high:
         raise ClientError(
             ErrorCode.INVALID_REQUEST,
-            f"{field} must be from {described}, not {shown(value)}.",
+            f"{field} must be from {described or f'{low} to {high}'}, not {shown(value)}.",
             field=field,
         )
     return float(value)

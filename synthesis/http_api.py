@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from protocol import ClientError, ErrorCode
-from protocol.messages import MAX_SPEED, MIN_SPEED, client_error_message, shown
+from protocol.messages import MAX_SPEED, MIN_SPEED, client_error_message, number_in, shown
 from speech.engine.codecs import CONTENT_TYPES
 from ttsproject.database import in_database_thread
 from voices.models import Voice
@@ -117,18 +117,9 @@ def openai_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
         "sample_rate": OPENAI_SAMPLE_RATE,
     }
     headers = {}
-    speed = body.get("speed")
+    speed = number_in(body, "speed", *OPENAI_SPEEDS)
     if speed is not None:
-        low, high = OPENAI_SPEEDS
-        if isinstance(speed, bool) or not isinstance(speed, int | float):
-            raise ClientError(ErrorCode.INVALID_REQUEST, "speed must be a number.", field="speed")
-        if not low <= speed <= high:
-            raise ClientError(
-                ErrorCode.INVALID_REQUEST,
-                f"speed must be from {low} to {high}, not {shown(speed)}.",
-                field="speed",
-            )
-        fields["speed"] = min(max(float(speed), MIN_SPEED), MAX_SPEED)
+        fields["speed"] = min(max(speed, MIN_SPEED), MAX_SPEED)
         if fields["speed"] != speed:
             headers["X-Speed-Clamped"] = f"{speed:g} -> {fields['speed']:g}"
     return fields, headers
