@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -74,16 +75,20 @@ def retry_headers(error: ClientError) -> dict[str, str]:
 
 
 def openai_error(error: ClientError) -> JsonResponse:
-    status = status_of(error)
+    body = {"error": openai_error_body(error)}
+    return JsonResponse(body, status=status_of(error), headers=retry_headers(error))
+
+
+def openai_error_body(error: ClientError) -> dict[str, Any]:
+    """The `error` object of OpenAI's error shape (in a response, or an SSE event)."""
     kind = {
         401: "authentication_error",
         429: "rate_limit_error",
         500: "server_error",
         503: "server_error",
-    }.get(status, "invalid_request_error")
+    }.get(status_of(error), "invalid_request_error")
     param = OPENAI_PARAMS.get(error.field or "", error.field)
-    body = {"error": {"message": error.message, "type": kind, "param": param, "code": error.code}}
-    return JsonResponse(body, status=status, headers=retry_headers(error))
+    return {"message": error.message, "type": kind, "param": param, "code": error.code}
 
 
 def openai_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -128,29 +133,13 @@ def openai_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
 @csrf_exempt
 async def openai_speech(request: HttpRequest) -> HttpResponseBase:
     """`POST /v1/audio/speech`: OpenAI's text to speech, streamed as it is synthesized."""
-    if request.method != "POST":
-        return not_post(openai_error)
-    try:
-        speech = await HttpSpeech.admit(scope_of(request))
-    except ClientError as error:
-        return openai_error(error)
-    try:
-        body = json_body(request)
-        fields, headers = openai_fields(body)
-        first = await first_event(speech, fields)
-    except ClientError as error:
-        await speech.close()
-        return openai_error(error)
-    response_format = fields["output_format"]
-    if body.get("stream_format") == "sse":
-        chunks = openai_events(first, speech)
-        response = StreamingHttpResponse(chunks, content_type=SSE, headers=headers)
-    else:
-        response = StreamingHttpResponse(
-            audio_of(first, speech), content_type=CONTENT_TYPES[response_format], headers=headers
-        )
-    response["Cache-Control"] = "no-store"
-    return response
+    started = await start(request, openai_error, openai_fields)
+    if isinstance(started, JsonResponse):
+        return started
+    speech, first = started.speech, started.first
+    if started.body.get("stream_format") == "sse":
+        return streamed(openai_events(first, speech), SSE, started.headers)
+    return streamed(audio_of(first, speech), CONTENT_TYPES[speech.output_format], started.headers)
 
 
 async def audio_of(first: Event, speech: HttpSpeech) -> AsyncIterator[bytes]:
@@ -176,13 +165,9 @@ async def openai_events(first: Event, speech: HttpSpeech) -> AsyncIterator[bytes
             yield sse({"type": "error", "error": openai_error_body(event.error)})
 
 
-def openai_error_body(error: ClientError) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(openai_error(error).content)["error"]
-    return body
-
-
 def usage(speech: HttpSpeech) -> dict[str, int]:
-    """OpenAI reports tokens; the closest here are characters in and audio seconds out."""
+    """OpenAI reports tokens; the closest here is the characters in (nothing counts tokens
+    out)."""
     characters = speech.characters
     return {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
 
@@ -256,59 +241,81 @@ def smallest_error(error: ClientError) -> JsonResponse:
     )
 
 
-async def smallest_start(request: HttpRequest) -> tuple[HttpSpeech, Event] | JsonResponse:
-    if request.method != "POST":
-        return not_post(smallest_error)
-    try:
-        speech = await HttpSpeech.admit(scope_of(request))
-    except ClientError as error:
-        return smallest_error(error)
-    try:
-        first = await first_event(speech, json_body(request))
-    except ClientError as error:
-        await speech.close()
-        return smallest_error(error)
-    return speech, first
+def smallest_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Smallest's body is a WebSocket message already."""
+    return body, {}
 
 
 @csrf_exempt
 async def waves_tts(request: HttpRequest) -> HttpResponseBase:
     """`POST /waves/v1/tts`: a WebSocket message's fields in, the audio as the body."""
-    started = await smallest_start(request)
+    started = await start(request, smallest_error, smallest_fields)
     if isinstance(started, JsonResponse):
         return started
-    speech, first = started
-    output_format = speech.output_format
-    return StreamingHttpResponse(
-        audio_of(first, speech),
-        content_type=CONTENT_TYPES[output_format],
-        headers={"Cache-Control": "no-store"},
-    )
+    speech = started.speech
+    return streamed(audio_of(started.first, speech), CONTENT_TYPES[speech.output_format])
 
 
 @csrf_exempt
 async def waves_tts_live(request: HttpRequest) -> HttpResponseBase:
     """`POST /waves/v1/tts/live`: the same, each chunk a server-sent event in the WebSocket's
     `chunk` shape, then `complete` (or `error`)."""
-    started = await smallest_start(request)
+    started = await start(request, smallest_error, smallest_fields)
     if isinstance(started, JsonResponse):
         return started
-    speech, first = started
-    return StreamingHttpResponse(
-        as_events(first, speech, lambda event: event.message()),
-        content_type=SSE,
-        headers={"Cache-Control": "no-store"},
-    )
+    return streamed(socket_messages(started.first, started.speech), SSE)
 
 
-async def as_events(
-    first: Event, speech: HttpSpeech, shape: Callable[[Event], dict[str, Any]]
-) -> AsyncIterator[bytes]:
+async def socket_messages(first: Event, speech: HttpSpeech) -> AsyncIterator[bytes]:
+    """Each event as the WebSocket message it would be, in a server-sent event."""
     async for event in rest_of(first, speech):
-        yield sse(shape(event))
+        yield sse(event.message())
 
 
 # Both --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Started:
+    """A request under way, with its first event, its body and the headers its answer adds."""
+
+    speech: HttpSpeech
+    first: Event
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+async def start(
+    request: HttpRequest,
+    answer: Callable[[ClientError], JsonResponse],
+    fields_of: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]],
+) -> Started | JsonResponse:
+    """Check the key, then the body (`fields_of` makes it a WebSocket message's fields and
+    the headers that say what was changed), start speaking and wait for the first event; or
+    the error, as `answer` shapes it, with its status."""
+    if request.method != "POST":
+        return not_post(answer)
+    try:
+        speech = await HttpSpeech.admit(scope_of(request))
+    except ClientError as error:
+        return answer(error)
+    try:
+        body = json_body(request)
+        fields, headers = fields_of(body)
+        first = await first_event(speech, fields)
+    except ClientError as error:
+        await speech.close()
+        return answer(error)
+    return Started(speech, first, body, headers)
+
+
+def streamed(
+    content: AsyncIterator[bytes], content_type: str, headers: dict[str, str] | None = None
+) -> StreamingHttpResponse:
+    """The response that streams `content` as it comes, never cached."""
+    return StreamingHttpResponse(
+        content, content_type=content_type, headers={**(headers or {}), "Cache-Control": "no-store"}
+    )
 
 
 def not_post(answer: Callable[[ClientError], JsonResponse]) -> JsonResponse:
