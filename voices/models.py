@@ -123,13 +123,14 @@ class Voice(models.Model):
         """An alias is a voice id of its own, naming one voice only."""
         errors = []
         others = Voice.objects.exclude(pk=self.pk)
-        taken = {alias for voice in others for alias in voice.alias_list()}
+        # Every name another voice answers to: its id and its aliases (one query).
+        taken = {name for voice in others for name in (voice.voice_id, *voice.alias_list())}
         for alias in self.alias_list():
             if not ALIAS.fullmatch(alias):
                 errors.append(f"{alias!r} is not a voice id (letters, digits, '-' and '_').")
             elif alias == self.voice_id:
                 errors.append(f"{alias!r} is this voice's own id.")
-            elif alias in taken or others.filter(voice_id=alias).exists():
+            elif alias in taken:
                 errors.append(f"{alias!r} already names another voice.")
         if errors:
             raise ValidationError({"aliases": errors})
