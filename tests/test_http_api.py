@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import av
@@ -21,7 +20,7 @@ import pytest
 import soxr
 
 from .clients import recognized
-from .servers import Deployment, deployment
+from .servers import Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +29,10 @@ HEARD = {"quick", "brown", "fox", "lazy", "dog"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployment(
-        tmp_path_factory.mktemp("http"), key_name="http", TTS_REQUIRE_API_KEY="true"
-    ) as running:
-        yield running
+def server(keyed_server: Deployment) -> Deployment:
+    """The suite's server with keys required; its log from here on is this module's."""
+    keyed_server.mark = keyed_server.log_mark()  # type: ignore[attr-defined]
+    return keyed_server
 
 
 def client(server: Deployment, key: str | None = None) -> openai.OpenAI:
@@ -288,7 +286,7 @@ def test_http_requests_count_against_the_keys_rate_and_usage(server):
 
 
 def test_the_server_log_has_no_error(server):
-    log = server.log()
+    log = server.log(since=server.mark)
     assert "Traceback" not in log
     assert " ERROR " not in log
 
