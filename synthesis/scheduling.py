@@ -5,13 +5,16 @@ needed: now for a request's first chunk, later for a chunk whose request has sec
 already waiting at the client. A free thread takes the step due soonest, so a stream whose
 client is about to run out of audio goes ahead of one that has plenty.
 
-A sentence cannot be paused once started, and a long one takes a second or more. So that a new
-request is not kept waiting behind other requests' long sentences, an express thread runs an
-urgent step (due within `urgent_within` seconds) at once when every regular thread is busy and
-at least one of them with work that is not urgent. The cores are then briefly shared three
-ways; the work that was not urgent has audio in hand to cover it. When everything is urgent
-(more load than the machine can serve), the express thread stays idle, because sharing the
-cores more thinly would only lower throughput.
+A sentence cannot be paused once started, and a long one takes half a second or more. So that a
+new request is not kept waiting behind other requests' long sentences, an express thread runs
+an urgent small step (due within `urgent_within` seconds, submitted as `small`: a request's
+short first chunk) at once when every regular thread is busy and at least one of them with
+work that is not urgent. The cores are then briefly shared three ways; the work that was not
+urgent has audio in hand to cover it. When everything is urgent (more load than the machine can
+serve), the express thread stays idle, because sharing the cores more thinly would only lower
+throughput. It never takes a long step: the model's working memory grows with the speech it is
+given, so two long units and one short one are the most that run at once (docs/benchmarks.md,
+"Memory").
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
-# A queued call: when it is due, its place in line, the call, its future, and what to call
-# on the thread that takes it, before the call.
-_Entry = tuple[float, int, Callable[[], Any], Future[Any], Callable[[], object] | None]
+# A queued call: when it is due, its place in line, the call, its future, what to call on the
+# thread that takes it before the call, and whether an express thread may take it (small).
+_Entry = tuple[float, int, Callable[[], Any], Future[Any], Callable[[], object] | None, bool]
 
 # How often an idle express thread looks again while only work that is not urgent waits.
 _EXPRESS_RECHECK_SECONDS = 0.02
@@ -75,8 +78,12 @@ class DeadlineExecutor:
         function: Callable[..., T],
         *args: Any,
         on_start: Callable[[], object] | None = None,
+        small: bool = False,
     ) -> Future[T]:
-        """Queue `function(*args)`; `on_start` is called on the thread that takes it, first."""
+        """Queue `function(*args)`; `on_start` is called on the thread that takes it, first.
+
+        A `small` call is short work an express thread may run when it is urgent.
+        """
         future: Future[T] = Future()
         with self._changed:
             if not self._started:
@@ -87,6 +94,7 @@ class DeadlineExecutor:
                 functools.partial(function, *args),
                 future,
                 on_start,
+                small,
             )
             heapq.heappush(self._queue, entry)
             self._changed.notify_all()
@@ -107,23 +115,44 @@ class DeadlineExecutor:
             ).start()
         self._started = True
 
-    def _express_may_take(self) -> bool:
-        """Whether an express thread should run the first waiting call now (lock held)."""
+    def _express_call(self) -> int | None:
+        """Where in the queue the call is that an express thread should run now, if any: the
+        earliest urgent small one, while every regular thread is busy and one of them with work
+        that can wait (lock held)."""
         urgent = time.time() + self.urgent_within
-        return (
-            self._queue[0][0] <= urgent
-            and all(due is not None for due in self._running)
+        if not (
+            all(due is not None for due in self._running)
             and any(due is not None and due > urgent for due in self._running)
-        )
+        ):
+            return None
+        small = [(entry[:2], index) for index, entry in enumerate(self._queue) if entry[5]]
+        if not small:
+            return None
+        (due, _order), index = min(small)
+        return index if due <= urgent else None
+
+    def _take(self, index: int) -> _Entry:
+        """Remove and return the queued call at `index` (lock held)."""
+        if index == 0:
+            return heapq.heappop(self._queue)
+        entry = self._queue[index]
+        last = self._queue.pop()
+        if index < len(self._queue):
+            self._queue[index] = last
+            heapq.heapify(self._queue)
+        return entry
 
     def _work(self, slot: int | None) -> None:
         """Run calls forever; `slot` is the regular thread's number, None for express ones."""
         while True:
             with self._changed:
                 idle = False
+                index: int | None = 0
                 while True:
-                    if self._queue and (slot is not None or self._express_may_take()):
-                        break
+                    if self._queue:
+                        index = 0 if slot is not None else self._express_call()
+                        if index is not None:
+                            break
                     if slot == 0 and self._idle_at is not None:
                         # The first regular thread watches for the pool going idle.
                         left = self._idle_at - time.monotonic()
@@ -139,7 +168,8 @@ class DeadlineExecutor:
                     )
                     self._changed.wait(express_wait)
                 if not idle:
-                    due, _order, call, future, on_start = heapq.heappop(self._queue)
+                    assert index is not None
+                    due, _order, call, future, on_start, _small = self._take(index)
                     if slot is not None:
                         self._running[slot] = due
             if idle:

@@ -182,7 +182,12 @@ async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:
     try:
         while True:
             step = synthesis_threads.submit(
-                due, next_sentence, job, sentences, on_start=say_started if part == 0 else None
+                due,
+                next_sentence,
+                job,
+                sentences,
+                on_start=say_started if part == 0 else None,
+                small=job["index"] == 0,  # a first chunk is short (TTS_FIRST_CHUNK_MAX_CHARS)
             )
             interrupt.on_interrupt = step.cancel  # if it is still waiting for a thread, drop it
             try:
@@ -300,10 +305,8 @@ def preload_voices() -> None:
             logger.warning("Voice model %s is unavailable: %s", model.name, problem)
             continue
         try:
-            for index in (0, 1):
-                engine = voice_engine(
-                    model.engine, model.model_path, model.config_path, engine_threads(index)
-                )
+            for threads in sorted({engine_threads(0), engine_threads(1)}):
+                engine = voice_engine(model.engine, model.model_path, model.config_path, threads)
                 # onnxruntime's first run takes about twice as long as later ones.
                 engine.synthesize("Hello.", SynthesisOptions())
         except Exception as error:

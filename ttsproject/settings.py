@@ -293,13 +293,16 @@ TTS_HEARTBEAT_SECONDS = env_float("TTS_HEARTBEAT_SECONDS", 1.0, 0.1)
 # onnxruntime threads per synthesis; threads x this should not exceed the cores.
 TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # A request's first chunk decides how soon the client hears anything, and it is synthesized
-# alone (see RequestStream), so it may use more threads: 2 cut "Hello there," from ~100 to ~75 ms.
-TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 2, 1)
+# alone (see RequestStream), so it may use more threads: 2 cut a first clause from ~120 to ~75 ms
+# on an idle server, but load a second copy of every voice model (about 125 MB more, at rest
+# and at peak; docs/benchmarks.md, "Memory"). Under load it gains nothing.
+TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 1, 1)
 
 # The longest unit of speech the voice model is given at once, in phonemes at natural speed
-# (fewer when slower); longer sentences are cut at a comma or a space. The model's memory grows
-# with it: 100 is about 4.7 s of speech and 70 MB while it runs (docs/security.md).
-TTS_MAX_UNIT_PHONEMES = env_int("TTS_MAX_UNIT_PHONEMES", 100, 20)
+# (fewer when slower); longer sentences are cut at a comma, else after a stressed word. The
+# model's memory grows with it: 70 is about 3.3 s of speech and 60 MB while it runs, and no
+# sentence step runs long enough to keep another listener waiting (docs/security.md).
+TTS_MAX_UNIT_PHONEMES = env_int("TTS_MAX_UNIT_PHONEMES", 70, 20)
 # Seconds without synthesis after which a process gives back the memory its voices keep for
 # the next runs (speech/engine/registry.py release_memory); 0: never.
 TTS_RELEASE_MEMORY_AFTER = env_float("TTS_RELEASE_MEMORY_AFTER", 5.0, 0.0)

@@ -154,6 +154,33 @@ def _free_large_buffers_to_the_system() -> None:
         logger.debug("mallopt is not available; large buffers stay with the allocator")
 
 
+_SAME_AS_REQUESTED = 1  # onnxruntime's ArenaExtendStrategy::kSameAsRequested
+
+
+@functools.cache
+def _register_shared_arena() -> None:
+    """One memory arena for every voice model of the process, grown by what is asked of it.
+
+    Each session would otherwise have an arena of its own that grows in doubling steps: under
+    load it held far more than the runs in it needed, and what one voice's arena kept was no
+    use to another's. Growing it by exactly the request, and sharing it, took the peak of a
+    process serving 16 listeners from 530-560 MB to about 400 MB (docs/benchmarks.md,
+    "Memory"). Registered once per process; sessions opt in with session.use_env_allocators.
+    """
+    config = onnxruntime.OrtArenaCfg(
+        {
+            "max_mem": 0,  # no limit: the units bound each run's memory (units.py)
+            "arena_extend_strategy": _SAME_AS_REQUESTED,
+            "initial_chunk_size_bytes": -1,  # -1: onnxruntime's default
+            "max_dead_bytes_per_chunk": -1,
+        }
+    )
+    cpu = onnxruntime.OrtMemoryInfo(
+        "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
+    )
+    onnxruntime.create_and_register_allocator(cpu, config)
+
+
 # Phoneme ids of a unit (at natural speed) above which its run gives back its arena memory:
 # Piper puts a pad after each phoneme, so 81 ids are 40 phonemes, about 2 s of speech, 30 MB.
 # A first clause stays under it.
@@ -216,6 +243,8 @@ class PiperEngine:
         # kept the speed and cut CPU by 10-15 %.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         _free_large_buffers_to_the_system()
+        _register_shared_arena()
+        options.add_session_config_entry("session.use_env_allocators", "1")
         session = onnxruntime.InferenceSession(
             model_with_alignments(model_path, aligned_dir),
             sess_options=options,
