@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 
 from synthesis.scheduling import DeadlineExecutor
 
@@ -33,21 +34,66 @@ async def test_a_failing_call_hands_its_exception_to_the_caller():
     assert await executor.run(0.0, int, "42") == 42
 
 
-def test_an_urgent_call_does_not_wait_for_one_that_can():
+def test_an_urgent_small_call_does_not_wait_for_one_that_can():
     executor = DeadlineExecutor(1, "test-express", express=1, urgent_within=0.5)
     release = threading.Event()
     later = executor.submit(time.time() + 10, release.wait)  # has ten seconds to spare
-    assert executor.submit(time.time(), lambda: "now").result(timeout=5) == "now"
+    assert executor.submit(time.time(), lambda: "now", small=True).result(timeout=5) == "now"
     assert not later.done()
     release.set()
     assert later.result(timeout=5) is True
+
+
+def occupy(executor: DeadlineExecutor, release: threading.Event) -> Future[bool]:
+    """Have the regular thread run a call with ten seconds to spare until `release` is set."""
+    started = threading.Event()
+
+    def wait() -> bool:
+        started.set()
+        return release.wait()
+
+    running = executor.submit(time.time() + 10, wait)
+    assert started.wait(5)
+    return running
+
+
+def test_the_express_thread_never_runs_a_call_that_is_not_small():
+    """A long unit's memory adds up with the others': at most the regular threads run them."""
+    executor = DeadlineExecutor(1, "test-express-long", express=1, urgent_within=0.5)
+    release = threading.Event()
+    later = occupy(executor, release)
+    urgent_long = executor.submit(time.time(), lambda: "long")
+    assert not release.wait(0.3) and not urgent_long.done()  # it waits for the regular thread
+    release.set()
+    assert later.result(timeout=5) is True
+    assert urgent_long.result(timeout=5) == "long"
+
+
+def test_the_express_thread_takes_the_small_call_behind_a_long_one():
+    """An urgent long call at the head of the line does not hold back the small one after it,
+    and of the small ones the earliest due goes first."""
+    executor = DeadlineExecutor(1, "test-express-order", express=1, urgent_within=0.5)
+    release = threading.Event()
+    ran: list[str] = []
+    later = occupy(executor, release)
+    now = time.time()
+    long = executor.submit(now - 1, ran.append, "long")
+    second = executor.submit(now, ran.append, "second", small=True)
+    first = executor.submit(now - 0.1, ran.append, "first", small=True)
+    first.result(timeout=5)
+    second.result(timeout=5)
+    assert ran == ["first", "second"] and not long.done()
+    release.set()
+    long.result(timeout=5)
+    assert later.result(timeout=5) is True
+    assert ran == ["first", "second", "long"]
 
 
 def test_when_everything_is_urgent_the_express_thread_stays_out():
     executor = DeadlineExecutor(1, "test-overload", express=1, urgent_within=0.5)
     release = threading.Event()
     running = executor.submit(time.time(), release.wait)  # urgent too
-    waiting = executor.submit(time.time(), lambda: "done")
+    waiting = executor.submit(time.time(), lambda: "done", small=True)
     assert not release.wait(0.3) and not waiting.done()  # no third way to share the cores
     release.set()
     assert running.result(timeout=5) is True

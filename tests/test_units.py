@@ -28,6 +28,19 @@ def test_it_cuts_at_the_last_space_when_no_clause_mark_fits() -> None:
     assert joined(units) == ["aa, bbbbbbbbb cccc", "dddd"]
 
 
+def test_it_cuts_after_a_stressed_word_rather_than_after_a_little_word() -> None:
+    # "... for another year at the | same price": the head would end on "the".
+    sentence = phonemes("ɛkstˈɛnd ɪt fɔːɹ ɐnˈʌðɚ jˈɪɹ æt ðə sˈeɪm pɹˈaɪs")
+    units = cut_sentences([sentence], 34)
+    assert joined(units) == ["ɛkstˈɛnd ɪt fɔːɹ ɐnˈʌðɚ jˈɪɹ", "æt ðə sˈeɪm pɹˈaɪs"]
+
+
+def test_a_clause_mark_still_comes_before_a_stressed_word() -> None:
+    sentence = phonemes("aˈaa bˈbb, cˈc dˈd eˈe")
+    units = cut_sentences([sentence], 16)
+    assert joined(units) == ["aˈaa bˈbb,", "cˈc dˈd eˈe"]
+
+
 def test_it_cuts_inside_a_word_only_when_a_word_is_longer_than_a_unit() -> None:
     units = cut_sentences([phonemes("a" * 25)], 10)
     assert joined(units) == ["a" * 10, "a" * 10, "a" * 5]
