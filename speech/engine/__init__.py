@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .arena import keep_memory
 from .audio import (
     SAMPLE_RATES,
     encode,
@@ -26,6 +27,7 @@ __all__ = [
     "WordTiming",
     "encode",
     "float_to_pcm16",
+    "keep_memory",
     "load_engine",
     "phoneme_checker",
     "release_memory",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import ctypes
 import functools
 import hashlib
 import json
@@ -25,6 +24,7 @@ from piper.voice import AudioChunk
 
 from speech.text.script import Pause, Reading, Script
 
+from . import arena
 from .base import Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
 from .loudness import level
 from .seams import KEEP_AFTER_SECONDS, fade_edges, pause_after, speech_bounds
@@ -116,13 +116,15 @@ class _RunOptions:
 
     def options_for(self, input_feed: Any) -> onnxruntime.RunOptions:
         """The run's options: give back the arena memory the run grew, when it ends, if the
-        unit is long (_SHRINK_ABOVE_IDS).
+        unit is long (_SHRINK_ABOVE_IDS) and the process keeps more than its budget
+        (arena.py).
 
         onnxruntime's arena otherwise keeps the most it ever held, for good: the process
         stays at the size of the largest sentences it ever spoke at once. Shrinking returns
-        the grown part to glibc, and _free_large_buffers_to_the_system has glibc return it to
-        the system. Short units (first clauses, short sentences) skip it: they grow the arena
-        little, and re-growing it on every run cost them 20 % of their time (docs/security.md).
+        the grown part to glibc, and arena.free_large_buffers_to_the_system has glibc return
+        it to the system. Short units (first clauses, short sentences) skip it: they grow the
+        arena little, and re-growing it on every run cost them 20 % of their time; within the
+        budget long units skip it too, since re-growing cost them 10 % (docs/security.md).
         Length is counted in audio: phoneme ids times the length scale.
         """
         if not isinstance(input_feed, dict) or "input" not in input_feed:
@@ -131,54 +133,9 @@ class _RunOptions:
         scales = input_feed.get("scales")
         if scales is not None and len(scales) > 1:
             length *= float(scales[1])  # length_scale: slower speech, longer audio
-        return self.shrinking_run_options if length > _SHRINK_ABOVE_IDS else self.run_options
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-_LARGE_BUFFER_BYTES = 1024 * 1024
-
-
-@functools.cache
-def _free_large_buffers_to_the_system() -> None:
-    """Have glibc map every allocation over 1 MB on its own, so that freeing it returns it.
-
-    The voice model's working buffers are megabytes each. By default glibc raises its mapping
-    threshold after the first large free, up to 32 MB, and from then on keeps freed buffers in
-    its heaps, one per thread: the process stays at the size of the largest sentences it ever
-    spoke at once. Fixing the threshold stops that (measured in docs/security.md).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, _LARGE_BUFFER_BYTES)
-    except (OSError, AttributeError):  # not glibc: its own allocator's defaults apply
-        logger.debug("mallopt is not available; large buffers stay with the allocator")
-
-
-_SAME_AS_REQUESTED = 1  # onnxruntime's ArenaExtendStrategy::kSameAsRequested
-
-
-@functools.cache
-def _register_shared_arena() -> None:
-    """One memory arena for every voice model of the process, grown by what is asked of it.
-
-    Each session would otherwise have an arena of its own that grows in doubling steps: under
-    load it held far more than the runs in it needed, and what one voice's arena kept was no
-    use to another's. Growing it by exactly the request, and sharing it, took the peak of a
-    process serving 16 listeners from 530-560 MB to about 400 MB (docs/benchmarks.md,
-    "Memory"). Registered once per process; sessions opt in with session.use_env_allocators.
-    """
-    config = onnxruntime.OrtArenaCfg(
-        {
-            "max_mem": 0,  # no limit: the units bound each run's memory (units.py)
-            "arena_extend_strategy": _SAME_AS_REQUESTED,
-            "initial_chunk_size_bytes": -1,  # -1: onnxruntime's default
-            "max_dead_bytes_per_chunk": -1,
-        }
-    )
-    cpu = onnxruntime.OrtMemoryInfo(
-        "Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, onnxruntime.OrtMemType.DEFAULT
-    )
-    onnxruntime.create_and_register_allocator(cpu, config)
+        if length > _SHRINK_ABOVE_IDS and arena.over_budget():
+            return self.shrinking_run_options
+        return self.run_options
 
 
 # Phoneme ids of a unit (at natural speed) above which its run gives back its arena memory:
@@ -242,14 +199,15 @@ class PiperEngine:
         # Spinning threads burn CPU waiting for work and bought no speed here: turning it off
         # kept the speed and cut CPU by 10-15 %.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        _free_large_buffers_to_the_system()
-        _register_shared_arena()
+        arena.free_large_buffers_to_the_system()
+        arena.register_shared_arena()
         options.add_session_config_entry("session.use_env_allocators", "1")
         session = onnxruntime.InferenceSession(
             model_with_alignments(model_path, aligned_dir),
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
+        arena.note_loaded()
         with open(config_path, encoding="utf-8") as config_file:
             config = PiperConfig.from_dict(json.load(config_file))
         voice = PiperVoice(session=_InterruptibleSession(session), config=config)
