@@ -44,8 +44,8 @@ def test_an_idle_server_comes_back_to_its_size_before_the_burst(server):
     assert peak > before + 80  # the burst did take memory
     # Never more than what two long units and a first clause take at once (about 150 MB),
     # with room for the arena's slack: in one arena grown by what is asked, not two arenas
-    # grown in doubling steps (which took 300-450 MB over the warmed-up server).
-    assert peak < before + 250, (before, peak)
+    # grown in doubling steps (which took 300-450 MB over the warmed-up server; this one 180).
+    assert peak < before + 280, (before, peak)
     # Within a few seconds of the last synthesis, it is given back.
     assert wait_for(lambda: server.rss_mb() < before + 20, 10), (before, server.rss_mb())
     assert server.speak("And the next request is served as before.")[-1]["status"] == "complete"
