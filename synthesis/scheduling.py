@@ -14,7 +14,7 @@ urgent has audio in hand to cover it. When everything is urgent (more load than 
 serve), the express thread stays idle, because sharing the cores more thinly would only lower
 throughput. It never takes a long step: the model's working memory grows with the speech it is
 given, so two long units and one short one are the most that run at once (docs/benchmarks.md,
-"Memory").
+"Capacity").
 """
 
 from __future__ import annotations

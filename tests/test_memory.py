@@ -43,8 +43,9 @@ def test_an_idle_server_comes_back_to_its_size_before_the_burst(server):
     peak = server.rss_mb(peak=True)
     assert peak > before + 80  # the burst did take memory
     # Never more than what two long units and a first clause take at once (about 150 MB) and
-    # what runs may keep for the next ones (TTS_KEEP_MEMORY_MB, 80), with room for slack: in one arena grown by what is asked, not two arenas
-    # grown in doubling steps (which took 300-450 MB over the warmed-up server; this one 180).
+    # what runs may keep for the next ones (TTS_KEEP_MEMORY_MB, 80), with room for slack: one
+    # arena grown by what is asked took 180 MB here; two arenas grown in doubling steps took
+    # 300-450 MB over the warmed-up server.
     assert peak < before + 280, (before, peak)
     # Within a few seconds of the last synthesis, it is given back.
     assert wait_for(lambda: server.rss_mb() < before + 20, 10), (before, server.rss_mb())

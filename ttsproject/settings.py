@@ -295,7 +295,7 @@ TTS_ENGINE_THREADS = env_int("TTS_ENGINE_THREADS", 1, 1)
 # A request's first chunk decides how soon the client hears anything, and it is synthesized
 # alone (see RequestStream), so it may use more threads: 2 cut a first clause from ~120 to ~75 ms
 # on an idle server, but load a second copy of every voice model (about 125 MB more, at rest
-# and at peak; docs/benchmarks.md, "Memory"). Under load it gains nothing.
+# and at peak; docs/benchmarks.md, "Capacity"). Under load it gains nothing.
 TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 1, 1)
 
 # The longest unit of speech the voice model is given at once, in phonemes at natural speed
@@ -305,7 +305,7 @@ TTS_FIRST_CHUNK_ENGINE_THREADS = env_int("TTS_FIRST_CHUNK_ENGINE_THREADS", 1, 1)
 TTS_MAX_UNIT_PHONEMES = env_int("TTS_MAX_UNIT_PHONEMES", 70, 20)
 # Memory (MB) the voices' runs may keep for the next ones, over the process's size after its
 # last voice loaded; past it, each long run gives back what it grew (speech/engine/arena.py).
-# Keeping it made synthesis 10 % faster; 0: keep nothing from long runs.
+# Keeping it made synthesis 5-10 % faster; 0: keep nothing from long runs.
 TTS_KEEP_MEMORY_MB = env_float("TTS_KEEP_MEMORY_MB", 80.0, 0.0)
 # Seconds without synthesis after which a process gives back the memory its voices keep for
 # the next runs (speech/engine/registry.py release_memory); 0: never.

@@ -12,7 +12,7 @@ at the size of the most speech it ever had in the model at once. Three rules bou
 - Keeping is budgeted (`keep_memory`): while the process is within its budget over its size
   after its last voice loaded, runs keep what they grew; past it, each long run gives back
   its part when it ends (piper.py, `_RunOptions.options_for`). Giving back on every long run
-  cost 10 % of throughput, to re-grow what the next run needed again.
+  cost 5-10 % of throughput, to re-grow what the next run needed again.
 - glibc maps every buffer over 1 MB on its own (`free_large_buffers_to_the_system`), so that
   what the arena gives back leaves the process.
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import threading
 
 import onnxruntime
 
@@ -40,7 +39,6 @@ _PAGE_BYTES = 4096
 # from long runs.
 _budget: int | None = None
 _baseline = 0
-_lock = threading.Lock()
 
 
 def keep_memory(megabytes: float | None) -> None:
@@ -53,8 +51,7 @@ def keep_memory(megabytes: float | None) -> None:
 def note_loaded() -> None:
     """A voice has loaded: the process's size now is what the budget is counted from."""
     global _baseline
-    with _lock:
-        _baseline = resident_bytes()
+    _baseline = resident_bytes()
 
 
 def over_budget() -> bool:

@@ -124,7 +124,7 @@ class _RunOptions:
         the grown part to glibc, and arena.free_large_buffers_to_the_system has glibc return
         it to the system. Short units (first clauses, short sentences) skip it: they grow the
         arena little, and re-growing it on every run cost them 20 % of their time; within the
-        budget long units skip it too, since re-growing cost them 10 % (docs/security.md).
+        budget long units skip it too, since re-growing cost them 5-10 % (docs/security.md).
         Length is counted in audio: phoneme ids times the length scale.
         """
         if not isinstance(input_feed, dict) or "input" not in input_feed:
