@@ -53,6 +53,27 @@ def test_a_bad_value_is_refused_with_a_clear_message(variable, value, complaint)
     assert complaint in str(refused.value)
 
 
+def database(url: str) -> dict[str, Any]:
+    return read_settings(DATABASE_URL=url)["DATABASES"]["default"]
+
+
+def test_database_url_query_parameters_reach_postgres_and_the_password_is_decoded():
+    db = database("postgres://tts:p%40ss%2Fw0rd@db.internal:5433/tts?sslmode=require")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["USER"], db["PASSWORD"]) == ("tts", "p@ss/w0rd")
+    assert (db["HOST"], int(db["PORT"]), db["NAME"]) == ("db.internal", 5433, "tts")
+    assert db["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_database_url_reads_absolute_and_relative_sqlite_paths():
+    absolute = database("sqlite:////srv/tts/db.sqlite3")
+    assert absolute["NAME"] == "/srv/tts/db.sqlite3"
+    assert database("sqlite:///var/db.sqlite3")["NAME"] == "var/db.sqlite3"
+    # The server's SQLite settings apply to a database named by URL too.
+    assert absolute["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in absolute["OPTIONS"]["init_command"]
+
+
 def test_a_bad_value_stops_the_start(tmp_path):
     # What an operator sees: the process stops, and says why.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -161,24 +163,37 @@ WSGI_APPLICATION = None
 ASGI_APPLICATION = "ttsproject.asgi.application"
 
 
-def database_from_url(url: str) -> dict[str, object]:
-    """Turn DATABASE_URL (postgres://user:pass@host:port/name or sqlite:///path) into settings."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": parts.path.lstrip("/") or ":memory:",
-        }
-    if parts.scheme in ("postgres", "postgresql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": parts.path.lstrip("/"),
-            "USER": parts.username or "",
-            "PASSWORD": parts.password or "",
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-        }
-    raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported")
+# SQLite as a server's database: Daphne serves many sockets from one process, so wait for the
+# lock instead of failing, and take it when a transaction starts, so that two never deadlock.
+# Readers do not wait for writers, and a commit costs no fsync (a power cut may lose the last
+# commits, never the database). Open connections and usage are written all the time: recording
+# a connection took two commits of about 8 ms each before, and takes about 3 ms in all now
+# (benchmarks.md).
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+}
+DATABASE_ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
+
+def database_from_url(url: str) -> dict[str, Any]:
+    """DATABASE_URL as Django's settings, through dj-database-url: postgres://user:pass@host:
+    port/name?sslmode=require (query parameters become OPTIONS, the password is decoded),
+    sqlite:///relative/path or sqlite:////absolute/path (with SQLITE_OPTIONS)."""
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(url))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
+    if config.get("ENGINE") not in DATABASE_ENGINES:
+        scheme = urlsplit(url).scheme
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {scheme!r} is not supported; use postgres:// or sqlite://"
+        )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["NAME"] = config.get("NAME") or ":memory:"
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
 
 
 # Voices uploaded in the admin are stored here, one folder each.
@@ -191,17 +206,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
-            "OPTIONS": {
-                # Daphne serves many sockets from one process: wait for the lock instead of
-                # failing; take it when a transaction starts, so that two never deadlock.
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                # Readers do not wait for writers, and a commit costs no fsync (a power cut
-                # may lose the last commits, never the database). Open connections and usage
-                # are written all the time: recording a connection took two commits of about
-                # 8 ms each before, and takes about 3 ms in all now (benchmarks.md).
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 
