@@ -405,16 +405,47 @@ class Session:
         await self.forget(stream)
         await self.outlet.deliver(event)
         self.outlet.changed()
+        self.log_request(stream, event)
+
+    def log_request(self, stream: RequestStream, event: Event) -> None:
+        """One line per request: who (the key's prefix, never the key), which voice, how much
+        text and audio, how soon, and how it ended. Never the text itself."""
         first_audio = stream.first_audio_after
+        fields = {
+            "event": "request",
+            "request_id": stream.request_id,
+            "key": self.client_label(),
+            "voice": stream.job["voice_id"] if stream.job else None,
+            "characters": stream.characters,
+            "chunks": stream.sequence,
+            "audio_seconds": round(stream.audio_seconds, 3),
+            "ttfa_ms": None if first_audio is None else round(first_audio * 1000),
+            "duration_ms": round((time.monotonic() - stream.started) * 1000),
+            "outcome": (
+                event.error.code if isinstance(event, Failed) else type(event).__name__.lower()
+            ),
+        }
         logger.info(
-            "Request %s %s: %d chunks, %.2f s of audio, first audio after %s, %.0f ms in all",
-            stream.request_id,
-            event.error.code if isinstance(event, Failed) else type(event).__name__.lower(),
-            stream.sequence,
+            "Request %s %s: key %s, voice %s, %d characters, %d chunks, %.2f s of audio, "
+            "first audio after %s, %d ms in all",
+            fields["request_id"],
+            fields["outcome"],
+            fields["key"],
+            fields["voice"] or "-",
+            fields["characters"],
+            fields["chunks"],
             stream.audio_seconds,
-            "-" if first_audio is None else f"{first_audio * 1000:.0f} ms",
-            (time.monotonic() - stream.started) * 1000,
+            "-" if fields["ttfa_ms"] is None else f"{fields['ttfa_ms']} ms",
+            fields["duration_ms"],
+            extra={"fields": fields},
         )
+
+    def client_label(self) -> str:
+        """Who the client is, safe to log: its key's prefix, "page" for a staff user's demo
+        page, "-" when keys are off."""
+        if self.client.key is not None:
+            return str(self.client.key.prefix)
+        return "page" if self.client.staff_user_id is not None else "-"
 
     async def forget(self, stream: RequestStream) -> None:
         """Drop a request: its timers stop, its chunks at the workers are cancelled, and what

@@ -4,7 +4,8 @@ The same command line as `daphne`, with four differences:
 
 - the web process starts before it serves (start_web_process): the voices load in the
   background, SIGUSR1 drains (synthesis/draining.py), and sockets can be closed with 1001;
-- the access log leaves secrets out: `?token=` values and API keys (ttsproject/redaction.py);
+- the access log leaves secrets out: `?token=` values and API keys (ttsproject/redaction.py),
+  and with LOG_FORMAT=json it goes through logging as JSON like every other line;
 - a frame or message over the WebSocket layer's limit gets a close frame with 1009, where
   plain Daphne drops the TCP connection and the client sees 1006;
 - that limit is largest_frame(), above TTS_MAX_MESSAGE_BYTES, so that a frame over the
@@ -13,6 +14,7 @@ The same command line as `daphne`, with four differences:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -29,6 +31,7 @@ from .going_away import allow_going_away
 from .redaction import redact
 
 APPLICATION = "ttsproject.asgi:application"
+access_log = logging.getLogger("daphne.access")
 
 
 def start_web_process() -> None:
@@ -78,6 +81,16 @@ class TTSServer(Server):
         """Called for each access log line; HTTP paths carry their query string."""
         if "path" in details:
             details = {**details, "path": redact(details["path"])}
+        if settings.LOG_FORMAT == "json":
+            # Through logging, as JSON like every other line, instead of Daphne's stream.
+            access_log.info(
+                "%s %s %s",
+                protocol,
+                action,
+                details.get("path", ""),
+                extra={"fields": {"protocol": protocol, "action": action, **details}},
+            )
+            return
         super().log_action(protocol, action, details)
 
 

@@ -377,20 +377,32 @@ TTS_LOGIN_WINDOW_SECONDS = env_int("TTS_LOGIN_WINDOW_SECONDS", 900, 1)
 
 # Every record goes through the one handler, whose filter takes `?token=` values and API keys out
 # (ttsproject/redaction.py); Daphne's access log is redacted by ttsproject/server.py.
+# plain: one readable line per record; json: one JSON object per line (ttsproject/log_format.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "ttsproject.redaction.RedactSecrets"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "ttsproject.log_format.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Django's default handlers (a console one with DEBUG) would print its records past the
     # filter; without them they reach the root's handler like everyone else's.
-    "loggers": {"django": {"handlers": [], "level": "INFO"}},
+    # piper logs each sentence's text and phonemes at DEBUG: the text of a request is the
+    # client's, and no log line carries it, whatever LOG_LEVEL says.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "piper": {"level": "INFO"},
+    },
 }
