@@ -375,12 +375,12 @@ TTS_LOGIN_FAILURES_PER_USERNAME = env_int("TTS_LOGIN_FAILURES_PER_USERNAME", 5, 
 TTS_LOGIN_FAILURES_PER_ADDRESS = env_int("TTS_LOGIN_FAILURES_PER_ADDRESS", 20, 0)
 TTS_LOGIN_WINDOW_SECONDS = env_int("TTS_LOGIN_WINDOW_SECONDS", 900, 1)
 
-# Every record goes through the one handler, whose filter takes `?token=` values and API keys out
-# (ttsproject/redaction.py); Daphne's access log is redacted by ttsproject/server.py.
 # plain: one readable line per record; json: one JSON object per line (ttsproject/log_format.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+# Every record goes through the one handler, whose filter takes `?token=` values and API keys out
+# (ttsproject/redaction.py); Daphne's access log is redacted by ttsproject/server.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
