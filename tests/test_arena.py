@@ -9,11 +9,10 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 from speech.engine import arena
 
-ROOT = Path(__file__).resolve().parent.parent
+from .servers import ROOT
 
 # Loads the bundled voice, speaks a long text with a budget large enough to keep everything,
 # then with none, and prints the process's resident MB after each.
