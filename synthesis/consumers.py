@@ -23,6 +23,7 @@ from access import guard
 from protocol import ClientError, CloseCode, ErrorCode
 from protocol.messages import SynthesisRequest, client_error_message, parse_message, parse_timeout
 
+from . import metrics
 from .backlog import Backlog, backlog_reader
 from .draining import drain
 from .embedded import ensure_embedded_workers
@@ -107,6 +108,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             except Exception as error:  # revocation then reaches it on its next refresh
                 logger.warning("Could not join the key's group: %s", error)
         self.session = Session(self, self.channel_layer, self.channel_name, self.client)
+        metrics.OPEN_SOCKETS.inc()
         self.backlog = Backlog(self.unsent, self.timeout, self.session.resume, self.stuck)
         self.changed()
 
@@ -133,6 +135,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if self.backlog is not None:
             self.backlog.stop()
         if self.session is not None:
+            metrics.OPEN_SOCKETS.dec()
             await self.session.close()
         if self.client is not None:
             if self.client.group is not None:

@@ -26,6 +26,7 @@ from speech.text.pieces import SpokenText, spoken_pieces
 from speech.text.ssml import SSMLError
 from voices.lookup import usable_voice
 
+from . import metrics
 from .admission import load
 from .cancellation import mark_cancelled
 from .draining import drain
@@ -411,27 +412,28 @@ class Session:
         """One line per request: who (the key's prefix, never the key), which voice, how much
         text and audio, how soon, and how it ended. Never the text itself."""
         first_audio = stream.first_audio_after
+        voice = stream.job["voice_id"] if stream.job else None
+        outcome = event.error.code if isinstance(event, Failed) else type(event).__name__.lower()
+        metrics.request_ended(outcome, voice, first_audio, stream.audio_seconds)
         fields = {
             "event": "request",
             "request_id": stream.request_id,
             "key": self.client_label(),
-            "voice": stream.job["voice_id"] if stream.job else None,
+            "voice": voice,
             "characters": stream.characters,
             "chunks": stream.sequence,
             "audio_seconds": round(stream.audio_seconds, 3),
             "ttfa_ms": None if first_audio is None else round(first_audio * 1000),
             "duration_ms": round((time.monotonic() - stream.started) * 1000),
-            "outcome": (
-                event.error.code if isinstance(event, Failed) else type(event).__name__.lower()
-            ),
+            "outcome": outcome,
         }
         logger.info(
             "Request %s %s: key %s, voice %s, %d characters, %d chunks, %.2f s of audio, "
             "first audio after %s, %d ms in all",
             fields["request_id"],
-            fields["outcome"],
+            outcome,
             fields["key"],
-            fields["voice"] or "-",
+            voice or "-",
             fields["characters"],
             fields["chunks"],
             stream.audio_seconds,

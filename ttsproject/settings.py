@@ -355,6 +355,8 @@ TTS_SECOND_CHUNK_MAX_CHARS = env_int("TTS_SECOND_CHUNK_MAX_CHARS", 100, 10)
 TTS_REQUIRE_API_KEY = env_bool("TTS_REQUIRE_API_KEY", not DEBUG)
 # Defaults for keys that set no limits of their own; 0 means no limit.
 TTS_MAX_CONNECTIONS_PER_KEY = env_int("TTS_MAX_CONNECTIONS_PER_KEY", 16, 0)
+# The token a Prometheus scraper sends to read /metrics; unset, only staff users can read it.
+TTS_METRICS_TOKEN = env_str("TTS_METRICS_TOKEN", "")
 TTS_MAX_REQUESTS_PER_MINUTE = env_int("TTS_MAX_REQUESTS_PER_MINUTE", 120, 0)
 # One client frame, in bytes. The default leaves room for TTS_MAX_TEXT_CHARS of any text in JSON,
 # even with every character escaped (12 bytes for one outside the BMP).

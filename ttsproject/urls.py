@@ -12,6 +12,7 @@ from synthesis.http_api import (
     waves_tts,
     waves_tts_live,
 )
+from synthesis.metrics import metrics_view
 from synthesis.views import demo_page, preview_voice
 from voices.views import voice_list
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/voices/", voice_list, name="voice-list"),
     path("api/page-token/", page_token, name="page-token"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("readyz", readyz, name="readyz"),
     path("admin/voices/preview/", preview_voice, name="voice-preview"),
     # The HTTP API (docs/http.md): OpenAI's and Smallest's.

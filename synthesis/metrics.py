@@ -1,0 +1,67 @@
+"""Prometheus metrics of the speaking path, and `/metrics`, which is never public.
+
+With TTS_METRICS_TOKEN set, a scraper sends it as `Authorization: Bearer <token>`; unset, only
+a signed-in staff user can read the page. The metrics are this process's (docs/operations.md,
+"Metrics").
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+# From a first clause on an idle server (tens of ms) to an overloaded one (seconds).
+TTFA_BUCKETS = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+
+REQUESTS = Counter(
+    "tts_requests",
+    "Requests that ended, by how: complete, cancelled, or the error code.",
+    ["outcome"],
+)
+TIME_TO_FIRST_AUDIO = Histogram(
+    "tts_time_to_first_audio_seconds",
+    "From a request's start to its first audio sent, by voice.",
+    ["voice"],
+    buckets=TTFA_BUCKETS,
+)
+AUDIO_SECONDS = Counter(
+    "tts_audio_seconds",
+    "Seconds of audio sent to clients, by voice.",
+    ["voice"],
+)
+OPEN_SOCKETS = Gauge("tts_open_sockets", "WebSocket connections admitted and still open.")
+
+
+def request_ended(outcome: str, voice: str | None, ttfa: float | None, audio: float) -> None:
+    """Count a request that ended (synthesis/session.py)."""
+    REQUESTS.labels(outcome).inc()
+    if voice is not None:
+        if ttfa is not None:
+            TIME_TO_FIRST_AUDIO.labels(voice).observe(ttfa)
+        AUDIO_SECONDS.labels(voice).inc(audio)
+
+
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The metrics, to the scraper that sends the token, or to a staff user."""
+    token = settings.TTS_METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return HttpResponse(
+                "Send the metrics token as 'Authorization: Bearer <token>'.\n",
+                status=401,
+                content_type="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    else:
+        user = await request.auser()
+        if not user.is_staff:
+            return HttpResponse(
+                "Only a staff user can read the metrics while TTS_METRICS_TOKEN is not set.\n",
+                status=403,
+                content_type="text/plain",
+            )
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
