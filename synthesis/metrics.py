@@ -33,6 +33,24 @@ AUDIO_SECONDS = Counter(
     ["voice"],
 )
 OPEN_SOCKETS = Gauge("tts_open_sockets", "WebSocket connections admitted and still open.")
+RESENDS = Counter(
+    "tts_resends",
+    "Chunks sent to the workers again: no audio for a deadline (stalled), or a worker gone.",
+    ["reason"],
+)
+# The worker side: what the synthesis threads of this process did. Their ratio over a window,
+# rate(tts_synthesis_seconds_total) / rate(tts_synthesized_audio_seconds_total), is the
+# real-time factor.
+SYNTHESIS_SECONDS = Counter(
+    "tts_synthesis_seconds",
+    "Wall-clock seconds the synthesis threads spent on sentences, by voice.",
+    ["voice"],
+)
+SYNTHESIZED_AUDIO_SECONDS = Counter(
+    "tts_synthesized_audio_seconds",
+    "Seconds of audio the synthesis threads made, by voice.",
+    ["voice"],
+)
 
 
 def request_ended(outcome: str, voice: str | None, ttfa: float | None, audio: float) -> None:

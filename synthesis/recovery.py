@@ -23,6 +23,7 @@ from django.conf import settings
 
 from protocol import ErrorCode
 
+from . import metrics
 from .heartbeat import workers_alive
 from .streams import RequestStream
 
@@ -87,6 +88,7 @@ class Recovery:
                 ", ".join(map(str, waiting)),
             )
             stream.resent.update(waiting)
+            metrics.RESENDS.labels("stalled").inc(len(waiting))
             for index in waiting:
                 if not await session.send_chunk(stream, index, time.time()):  # late already
                     return
@@ -145,6 +147,7 @@ class Recovery:
                     index,
                 )
                 stream.resent.add(index)
+                metrics.RESENDS.labels("worker_gone").inc()
                 if not await session.send_chunk(stream, index, time.time()):
                     break  # the request has ended
                 self.restart_deadline(stream)

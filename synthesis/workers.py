@@ -34,7 +34,7 @@ from speech.text import script
 from speech.text.script import Script
 from voices.lexicon import aget_lexicon
 
-from . import cancellation
+from . import cancellation, metrics
 from .cancellation import is_cancelled
 from .heartbeat import worker_name
 from .messages import (
@@ -143,7 +143,14 @@ def next_sentence(
     """
     if is_cancelled(job["stream"]):
         return CANCELLED
-    return next(sentences, None)
+    started = time.perf_counter()
+    sentence = next(sentences, None)
+    if sentence is not None:
+        voice = job.get("voice_id") or "-"
+        metrics.SYNTHESIS_SECONDS.labels(voice).inc(time.perf_counter() - started)
+        audio_seconds = len(sentence[0]) / 2 / job["sample_rate"]  # 16-bit samples
+        metrics.SYNTHESIZED_AUDIO_SECONDS.labels(voice).inc(audio_seconds)
+    return sentence
 
 
 async def handle_job(layer: BaseChannelLayer, job: SynthesizeJob) -> None:

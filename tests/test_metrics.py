@@ -79,6 +79,10 @@ def test_the_numbers_move_with_real_requests(server):
     assert grew("tts_time_to_first_audio_seconds_count", voice="joe") == 2
     assert 0 < grew("tts_time_to_first_audio_seconds_sum", voice="joe") < 10
     assert grew("tts_audio_seconds_total", voice="joe") > 1
+    # The synthesis threads (embedded here) made that audio faster than real time.
+    made = grew("tts_synthesized_audio_seconds_total", voice="joe")
+    assert made > 1
+    assert 0 < grew("tts_synthesis_seconds_total", voice="joe") < made
     assert value(after, "tts_open_sockets") == 0
 
 
