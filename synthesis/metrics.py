@@ -8,6 +8,9 @@ a signed-in staff user can read the page. The metrics are this process's (docs/o
 from __future__ import annotations
 
 import hmac
+import weakref
+from collections.abc import Callable, Sized
+from typing import Protocol
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -51,6 +54,37 @@ SYNTHESIZED_AUDIO_SECONDS = Counter(
     "Seconds of audio the synthesis threads made, by voice.",
     ["voice"],
 )
+
+
+REQUESTS_IN_FLIGHT = Gauge(
+    "tts_requests_in_flight", "Requests started and not ended yet, on sockets and over HTTP."
+)
+STEPS_WAITING = Gauge(
+    "tts_synthesis_steps_waiting",
+    "Sentences waiting for one of this process's synthesis threads.",
+)
+
+
+class HasRequests(Protocol):
+    @property
+    def requests(self) -> Sized: ...
+
+
+# Every live session's requests, counted when scraped: nothing to keep in step by hand.
+_sessions: weakref.WeakSet[HasRequests] = weakref.WeakSet()
+
+
+def session_opened(session: HasRequests) -> None:
+    """Count `session`'s requests in tts_requests_in_flight while it lives."""
+    _sessions.add(session)
+
+
+REQUESTS_IN_FLIGHT.set_function(lambda: sum(len(s.requests) for s in list(_sessions)))
+
+
+def count_waiting_steps(waiting: Callable[[], int]) -> None:
+    """Read tts_synthesis_steps_waiting from the synthesis threads (synthesis/workers.py)."""
+    STEPS_WAITING.set_function(waiting)
 
 
 def request_ended(outcome: str, voice: str | None, ttfa: float | None, audio: float) -> None:

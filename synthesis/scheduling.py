@@ -100,6 +100,10 @@ class DeadlineExecutor:
             self._changed.notify_all()
         return future
 
+    def waiting(self) -> int:
+        """Calls queued and not taken by a thread yet."""
+        return len(self._queue)
+
     async def run(self, due: float, function: Callable[..., T], *args: Any) -> T:
         """Run `function(*args)` on a thread when it is its turn, and wait for the result."""
         return await asyncio.wrap_future(self.submit(due, function, *args))

@@ -56,6 +56,7 @@ class Session:
         self.requests: dict[str, RequestStream] = {}
         self.contexts: dict[str, RequestStream] = {}  # the requests that are contexts, by id
         self.recovery = Recovery(self)
+        metrics.session_opened(self)
 
     @property
     def owes_audio(self) -> bool:

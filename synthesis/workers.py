@@ -67,6 +67,7 @@ synthesis_threads = DeadlineExecutor(
     on_idle=release_memory if settings.TTS_RELEASE_MEMORY_AFTER else None,
     idle_after=settings.TTS_RELEASE_MEMORY_AFTER,
 )
+metrics.count_waiting_steps(synthesis_threads.waiting)
 
 
 def synthesize_sentences(

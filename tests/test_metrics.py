@@ -60,17 +60,29 @@ def test_the_numbers_move_with_real_requests(server):
     assert status == 200
     before = samples(text)
 
+    in_flight: list[float] = []
+
+    async def mid_request() -> None:  # after the request's first audio, before its end
+        in_flight.append(value(samples(scrape(server)[1]), "tts_requests_in_flight"))
+
     async def two_requests_on_one_socket() -> dict:
         async with server.websocket() as socket:
             open_now = samples(scrape(server)[1])
             for n in range(2):
-                messages = await speak(socket, "Counting this one.", request_id=f"m{n}")
+                messages = await speak(
+                    socket, "Counting this one, and then the next.", request_id=f"m{n}",
+                    after_first=mid_request,
+                )  # fmt: skip
                 assert messages[-1]["status"] == "complete"
             return open_now
 
     while_open = asyncio.run(two_requests_on_one_socket())
     assert value(while_open, "tts_open_sockets") == 1
+    assert value(while_open, "tts_requests_in_flight") == 0
+    assert in_flight == [1, 1]
     after = samples(scrape(server)[1])
+    assert value(after, "tts_requests_in_flight") == 0
+    assert ("tts_synthesis_steps_waiting", ()) in after
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
