@@ -405,9 +405,9 @@ class Session:
     async def end(self, stream: RequestStream, event: Event) -> None:
         """Deliver the request's last event and forget it."""
         await self.forget(stream)
+        self.log_request(stream, event)  # before the client hears that it is over
         await self.outlet.deliver(event)
         self.outlet.changed()
-        self.log_request(stream, event)
 
     def log_request(self, stream: RequestStream, event: Event) -> None:
         """One line per request: who (the key's prefix, never the key), which voice, how much
