@@ -36,6 +36,9 @@ AUDIO_SECONDS = Counter(
     ["voice"],
 )
 OPEN_SOCKETS = Gauge("tts_open_sockets", "WebSocket connections admitted and still open.")
+REQUESTS_IN_FLIGHT = Gauge(
+    "tts_requests_in_flight", "Requests started and not ended yet, on sockets and over HTTP."
+)
 RESENDS = Counter(
     "tts_resends",
     "Chunks sent to the workers again: no audio for a deadline (stalled), or a worker gone.",
@@ -53,11 +56,6 @@ SYNTHESIZED_AUDIO_SECONDS = Counter(
     "tts_synthesized_audio_seconds",
     "Seconds of audio the synthesis threads made, by voice.",
     ["voice"],
-)
-
-
-REQUESTS_IN_FLIGHT = Gauge(
-    "tts_requests_in_flight", "Requests started and not ended yet, on sockets and over HTTP."
 )
 STEPS_WAITING = Gauge(
     "tts_synthesis_steps_waiting",
