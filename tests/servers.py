@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websockets
 
 from ttsproject import server
@@ -98,6 +99,22 @@ class Deployment:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
+
+    def post(
+        self,
+        path: str,
+        body: Any,
+        key: str | None = "",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST `body` (JSON, or bytes as they are) with the deployment's key ("") or `key`
+        (None: no key at all)."""
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        token = self.api_key if key == "" else key
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return httpx.post(self.url + path, content=content, headers=sent, timeout=60)
 
     def ready(self) -> bool:
         return self.get("/readyz")[0] == 200

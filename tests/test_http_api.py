@@ -66,23 +66,6 @@ def events_of(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
 
 
-def post(
-    server: Deployment,
-    path: str,
-    body: Any,
-    key: str | None = "",
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    """POST `body` (JSON, or bytes as they are) with the server's key ("") or `key` (None: no
-    key at all)."""
-    sent = {"Content-Type": "application/json", **(headers or {})}
-    token = server.api_key if key == "" else key
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.post(server.url + path, content=content, headers=sent, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def pcm_seconds(server: Deployment) -> float:
     """How long TEXT takes to say, from its raw samples."""
@@ -126,15 +109,13 @@ def test_openai_pcm_is_24_khz_16_bit_and_an_openai_voice_name_is_answered(server
 
 
 def test_speed_outside_the_servers_range_is_clamped_and_said_so(server):
-    response = post(
-        server,
+    response = server.post(
         "/v1/audio/speech",
         {"model": "tts-1", "voice": "joe", "input": TEXT, "response_format": "pcm", "speed": 4.0},
     )
     assert response.status_code == 200
     assert response.headers["x-speed-clamped"] == "4 -> 2"
-    normal = post(
-        server,
+    normal = server.post(
         "/v1/audio/speech",
         {"model": "tts-1", "voice": "joe", "input": TEXT, "response_format": "pcm"},
     )
@@ -142,12 +123,8 @@ def test_speed_outside_the_servers_range_is_clamped_and_said_so(server):
 
 
 def test_openai_server_sent_events(server):
-    response = post(
-        server,
-        "/v1/audio/speech",
-        {"model": "tts-1", "voice": "joe", "input": TEXT, "response_format": "wav",
-         "stream_format": "sse"},
-    )  # fmt: skip
+    body = {"model": "tts-1", "voice": "joe", "input": TEXT, "response_format": "wav"}
+    response = server.post("/v1/audio/speech", {**body, "stream_format": "sse"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [
@@ -197,7 +174,7 @@ def test_the_lists_of_models_and_voices(server):
 def test_bad_openai_requests_get_their_status_and_a_clear_error(
     server, body, key, status, code, param
 ):
-    response = post(server, "/v1/audio/speech", body, key=key)
+    response = server.post("/v1/audio/speech", body, key=key)
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert (error["code"], error["param"]) == (code, param)
@@ -205,27 +182,22 @@ def test_bad_openai_requests_get_their_status_and_a_clear_error(
 
 
 def test_a_body_that_is_not_json_or_too_large_is_refused_unread(server):
-    form = post(
-        server,
+    form = server.post(
         "/v1/audio/speech",
         b"input=Hi",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert form.status_code == 415, form.text
     assert "application/json" in form.json()["error"]["message"]
-    huge = post(server, "/v1/audio/speech", b"x" * (10 * 1024 * 1024))
+    huge = server.post("/v1/audio/speech", b"x" * (10 * 1024 * 1024))
     assert huge.status_code == 413
     assert huge.json()["error"]["code"] == "message_too_large"
-    assert post(server, "/waves/v1/tts", b"x" * (1024 * 1024)).status_code == 413
+    assert server.post("/waves/v1/tts", b"x" * (1024 * 1024)).status_code == 413
 
 
 def test_smallest_http_returns_the_audio_in_the_body(server):
-    response = post(
-        server,
-        "/waves/v1/tts",
-        {"text": TEXT, "voice_id": "joe", "sample_rate": 16000, "output_format": "wav",
-         "model": "lightning_v3.1"},
-    )  # fmt: skip
+    body = {"text": TEXT, "voice_id": "joe", "sample_rate": 16000, "output_format": "wav"}
+    response = server.post("/waves/v1/tts", {**body, "model": "lightning_v3.1"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "audio/wav"
     name, samples, rate = decoded(response.content)
@@ -234,8 +206,8 @@ def test_smallest_http_returns_the_audio_in_the_body(server):
 
 
 def test_smallest_http_live_streams_chunks_as_events(server):
-    response = post(
-        server, "/waves/v1/tts/live", {"text": TEXT, "voice_id": "joe", "word_timestamps": True}
+    response = server.post(
+        "/waves/v1/tts/live", {"text": TEXT, "voice_id": "joe", "word_timestamps": True}
     )
     assert response.status_code == 200, response.text
     events = [
@@ -261,7 +233,7 @@ def test_smallest_http_live_streams_chunks_as_events(server):
     ],
 )
 def test_bad_smallest_http_requests_get_their_status(server, body, status, field):
-    response = post(server, "/waves/v1/tts", body)
+    response = server.post("/waves/v1/tts", body)
     assert response.status_code == status, response.text
     error = response.json()
     assert (error["status"], error["field"]) == ("error", field)
@@ -270,8 +242,8 @@ def test_bad_smallest_http_requests_get_their_status(server, body, status, field
 def test_http_requests_count_against_the_keys_rate_and_usage(server):
     key = server.create_api_key("one-a-minute", "--requests-per-minute", "1")
     body = {"model": "tts-1", "voice": "joe", "input": "Counted.", "response_format": "wav"}
-    assert post(server, "/v1/audio/speech", body, key=key).status_code == 200
-    limited = post(server, "/v1/audio/speech", body, key=key)
+    assert server.post("/v1/audio/speech", body, key=key).status_code == 200
+    limited = server.post("/v1/audio/speech", body, key=key)
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "too_many_requests"
     assert int(limited.headers["retry-after"]) >= 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -44,17 +42,8 @@ def speak_with_token(server: Deployment, key: str) -> list[dict]:
 
 
 def post_speech(server: Deployment, key: str) -> int:
-    request = urllib.request.Request(
-        f"{server.url}/v1/audio/speech",
-        data=json.dumps({"model": "tts-1", "input": TEXT, "voice": "joe"}).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+    body = {"model": "tts-1", "input": TEXT, "voice": "joe"}
+    return server.post("/v1/audio/speech", body, key=key).status_code
 
 
 def test_every_line_is_json_with_one_line_per_request_and_no_secret_or_text(server):
