@@ -9,6 +9,7 @@ import logging
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
+from . import metrics
 from .heartbeat import heartbeat_forever, worker_name
 from .messages import WORKER_CHANNEL, receive_riding_out
 from .workers import handle_job
@@ -67,6 +68,7 @@ async def serve_worker_channel(layer: BaseChannelLayer, slots: int) -> None:
     """
     free = asyncio.Semaphore(slots)
     running: set[asyncio.Task[None]] = set()
+    metrics.count_held_jobs(lambda: len(running))
     while True:
         await free.acquire()
         job = await receive_riding_out(layer, WORKER_CHANNEL, nothing_lost)

@@ -23,6 +23,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_KEY = "tts:workers:heartbeat"
@@ -55,6 +57,13 @@ def forget(worker: str) -> None:
     cache.delete(ALIVE_KEY_PREFIX + worker)
 
 
+def heartbeat_age() -> float:
+    """Seconds since any worker's last heartbeat; +Inf when none came within missing_after()
+    (blocking: a Redis round trip at most)."""
+    stamp = cache.get(HEARTBEAT_KEY)
+    return math.inf if stamp is None else max(0.0, time.time() - stamp["at"])
+
+
 async def workers_alive(workers: Iterable[str]) -> set[str]:
     """Which of `workers` have beaten within missing_after() (off the event loop)."""
     keys = {ALIVE_KEY_PREFIX + worker: worker for worker in workers}
@@ -68,7 +77,10 @@ async def heartbeat_forever(worker: str, alive: Callable[[], bool]) -> None:
         try:
             await sync_to_async(beat, thread_sensitive=False)(worker)
         except Exception:
+            metrics.heartbeat_written(False)
             logger.warning("Could not write the worker heartbeat", exc_info=True)
+        else:
+            metrics.heartbeat_written(True)
         await asyncio.sleep(settings.TTS_HEARTBEAT_SECONDS)
 
 
@@ -82,7 +94,10 @@ def start_heartbeat_thread(worker: str) -> threading.Event:
             try:
                 beat(worker)
             except Exception:
+                metrics.heartbeat_written(False)
                 logger.warning("Could not write the worker heartbeat", exc_info=True)
+            else:
+                metrics.heartbeat_written(True)
             stop.wait(settings.TTS_HEARTBEAT_SECONDS)
 
     threading.Thread(target=run, name="tts-heartbeat", daemon=True).start()

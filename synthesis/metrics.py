@@ -1,20 +1,25 @@
 """Prometheus metrics of the speaking path, and `/metrics`, which is never public.
 
 With TTS_METRICS_TOKEN set, a scraper sends it as `Authorization: Bearer <token>`; unset, only
-a signed-in staff user can read the page. The metrics are this process's (docs/operations.md,
-"Metrics").
+a signed-in staff user can read the page. The metrics are this process's: a
+`synthesis_worker` process serves its own (worker_metrics.py; docs/operations.md, "Metrics").
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 import weakref
-from collections.abc import Callable, Sized
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sized
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.decorators import sync_and_async_middleware
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 # From a first clause on an idle server (tens of ms) to an overloaded one (seconds).
 TTFA_BUCKETS = (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
@@ -39,6 +44,18 @@ OPEN_SOCKETS = Gauge("tts_open_sockets", "WebSocket connections admitted and sti
 REQUESTS_IN_FLIGHT = Gauge(
     "tts_requests_in_flight", "Requests started and not ended yet, on sockets and over HTTP."
 )
+RUN_DRY = Counter(
+    "tts_run_dry_events",
+    "Times a client playing from its first audio on would have run out of audio for over "
+    "100 ms while the server still owed it some, by voice (the server's reckoning).",
+    ["voice"],
+)
+HTTP_REQUESTS = Counter(
+    "tts_http_requests",
+    "HTTP requests answered, by endpoint (the URL's name; the admin's pages count as 'admin')"
+    " and status.",
+    ["endpoint", "status"],
+)
 RESENDS = Counter(
     "tts_resends",
     "Chunks sent to the workers again: no audio for a deadline (stalled), or a worker gone.",
@@ -61,6 +78,63 @@ STEPS_WAITING = Gauge(
     "tts_synthesis_steps_waiting",
     "Sentences waiting for one of this process's synthesis threads.",
 )
+JOBS_HELD = Gauge(
+    "tts_worker_jobs_held",
+    "Chunks this process's workers took off the worker channel and have not finished.",
+)
+HEARTBEATS = Counter(
+    "tts_worker_heartbeats",
+    "Heartbeats this process's workers wrote (result=written) or could not write (failed).",
+    ["result"],
+)
+LAST_HEARTBEAT = Gauge(
+    "tts_worker_last_heartbeat_timestamp_seconds",
+    "When this process's workers last wrote their heartbeat (Unix time).",
+)
+
+
+class SharedReadings(Collector):
+    """Numbers that every process shares, read from the channel layer and the cache (Redis,
+    in the scale-out mode) when `/metrics` is scraped (metrics_view.py). A process whose
+    `/metrics` is never scraped, such as a synthesis_worker, shows none of them."""
+
+    def __init__(self) -> None:
+        # NaN: it could not be read.
+        self.jobs_waiting: dict[str, float] = {}
+        # +Inf: no worker beat within the last few beats.
+        self.heartbeat_age: float | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        jobs, age = self.families()
+        if self.jobs_waiting:
+            for channel, waiting in self.jobs_waiting.items():
+                jobs.add_metric([channel], waiting)
+            yield jobs
+        if self.heartbeat_age is not None:
+            age.add_metric([], self.heartbeat_age)
+            yield age
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self.families()
+
+    @staticmethod
+    def families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        jobs = GaugeMetricFamily(
+            "tts_worker_channel_jobs_waiting",
+            "Chunks on the worker channel that no worker has taken yet (NaN: unreadable).",
+            labels=["channel"],
+        )
+        age = GaugeMetricFamily(
+            "tts_worker_heartbeat_age_seconds",
+            "Seconds since any worker last wrote its heartbeat, as /readyz sees it (+Inf: none "
+            "within the last few beats; NaN: the cache could not be read).",
+            labels=[],
+        )
+        return jobs, age
+
+
+SHARED = SharedReadings()
+REGISTRY.register(SHARED)
 
 
 class HasRequests(Protocol):
@@ -85,6 +159,18 @@ def count_waiting_steps(waiting: Callable[[], int]) -> None:
     STEPS_WAITING.set_function(waiting)
 
 
+def count_held_jobs(held: Callable[[], int]) -> None:
+    """Read tts_worker_jobs_held from the worker listener (synthesis/embedded.py)."""
+    JOBS_HELD.set_function(held)
+
+
+def heartbeat_written(ok: bool) -> None:
+    """Count a heartbeat (synthesis/heartbeat.py)."""
+    HEARTBEATS.labels("written" if ok else "failed").inc()
+    if ok:
+        LAST_HEARTBEAT.set(time.time())
+
+
 def request_ended(outcome: str, voice: str | None, ttfa: float | None, audio: float) -> None:
     """Count a request that ended (synthesis/session.py)."""
     REQUESTS.labels(outcome).inc()
@@ -94,24 +180,39 @@ def request_ended(outcome: str, voice: str | None, ttfa: float | None, audio: fl
         AUDIO_SECONDS.labels(voice).inc(audio)
 
 
-async def metrics_view(request: HttpRequest) -> HttpResponse:
-    """The metrics, to the scraper that sends the token, or to a staff user."""
+def endpoint_of(request: HttpRequest) -> str:
+    """The name of the URL a request reached, few enough to be a label's values."""
+    match = request.resolver_match
+    if match is None:
+        return "unmatched"
+    if "admin" in match.namespaces:
+        return "admin"
+    return match.url_name or "unnamed"
+
+
+@sync_and_async_middleware
+def count_http_requests(
+    get_response: Callable[[HttpRequest], Any],
+) -> Callable[[HttpRequest], Any]:
+    """Count every HTTP request Django answers in tts_http_requests_total (outermost)."""
+    if asyncio.iscoroutinefunction(get_response):
+
+        async def counted_async(request: HttpRequest) -> HttpResponseBase:
+            response = await get_response(request)
+            HTTP_REQUESTS.labels(endpoint_of(request), str(response.status_code)).inc()
+            return response
+
+        return counted_async
+
+    def counted(request: HttpRequest) -> HttpResponseBase:
+        response = get_response(request)
+        HTTP_REQUESTS.labels(endpoint_of(request), str(response.status_code)).inc()
+        return response
+
+    return counted
+
+
+def token_sent(authorization: str) -> bool:
+    """Whether an Authorization header carries TTS_METRICS_TOKEN (False while it is unset)."""
     token = settings.TTS_METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return HttpResponse(
-                "Send the metrics token as 'Authorization: Bearer <token>'.\n",
-                status=401,
-                content_type="text/plain",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-    else:
-        user = await request.auser()
-        if not user.is_staff:
-            return HttpResponse(
-                "Only a staff user can read the metrics while TTS_METRICS_TOKEN is not set.\n",
-                status=403,
-                content_type="text/plain",
-            )
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    return bool(token) and hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())

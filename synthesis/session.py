@@ -357,9 +357,12 @@ class Session:
     async def on_audio(self, stream: RequestStream, event: Any) -> None:
         """A part of a chunk's audio: deliver what is now in order."""
         load.arrived(stream.token, event["index"])
+        dry_before = stream.run_dries
         deliveries = stream.add_part(
             event["index"], event["part"], event["last"], event["audio"], event.get("words", [])
         )
+        if stream.run_dries > dry_before and stream.job is not None:
+            metrics.RUN_DRY.labels(stream.job["voice_id"]).inc(stream.run_dries - dry_before)
         stream.delivering += 1
         try:
             for delivery in deliveries:
@@ -425,12 +428,13 @@ class Session:
             "chunks": stream.sequence,
             "audio_seconds": round(stream.audio_seconds, 3),
             "ttfa_ms": None if first_audio is None else round(first_audio * 1000),
+            "run_dries": stream.run_dries,
             "duration_ms": round((time.monotonic() - stream.started) * 1000),
             "outcome": outcome,
         }
         logger.info(
             "Request %s %s: key %s, voice %s, %d characters, %d chunks, %.2f s of audio, "
-            "first audio after %s, %d ms in all",
+            "first audio after %s, %d ms in all, %d run-dries",
             fields["request_id"],
             outcome,
             fields["key"],
@@ -440,6 +444,7 @@ class Session:
             stream.audio_seconds,
             "-" if fields["ttfa_ms"] is None else f"{fields['ttfa_ms']} ms",
             fields["duration_ms"],
+            stream.run_dries,
             extra={"fields": fields},
         )
 

@@ -43,6 +43,9 @@ FAR_AHEAD_SECONDS = 10.0
 # What a held sentence may end with, before a next fragment that starts a sentence.
 SENTENCE_ENDS = frozenset(".!?…")
 
+# A gap in playback shorter than this goes unnoticed (and a network's jitter makes as much).
+RUN_DRY_AFTER = 0.1
+
 # Speech runs at about 15 characters a second; at twice the natural speed, 30. Chunks ahead of
 # one being dispatched count at most this long, so a due time is never later than the need.
 SECONDS_PER_CHAR_AT_LEAST = 1 / 30
@@ -106,6 +109,14 @@ class RequestStream:
     held_by: dict[int, str] = field(default_factory=dict)
     # Whether the request already waited a deadline longer for busy workers.
     waited: bool = False
+    # When each chunk's text was in hand (monotonic), and when a client playing what it was
+    # sent, from its first audio on, will have played it all: the reckoning of run-dries.
+    chunks_made: list[float] = field(default_factory=list)
+    plays_until: float | None = None
+    run_dries: int = 0
+
+    def __post_init__(self) -> None:
+        self.chunks_made = [self.started] * len(self.chunks)
 
     def audio_in_hand(self) -> float:
         """Seconds of audio the client has been sent and not played yet (0 before the first)."""
@@ -191,6 +202,19 @@ class RequestStream:
             head = split_into_chunks(ready, limits.second, limit)[0]
             self.chunks.append(head)
             ready = ready[ready.index(head) + len(head) :]
+        now = time.monotonic()
+        self.chunks_made.extend([now] * (len(self.chunks) - len(self.chunks_made)))
+
+    def played(self, seconds: float) -> None:
+        """Advance the playback reckoning by `seconds` of audio of chunk `next_deliver`, sent
+        now; count a run-dry if the client has been out of audio for over RUN_DRY_AFTER though
+        that chunk's text was in hand (a text stream waiting for its next text is not one)."""
+        now = time.monotonic()
+        if self.plays_until is not None:
+            made = self.chunks_made[self.next_deliver]
+            if now - self.plays_until > RUN_DRY_AFTER and made <= self.plays_until:
+                self.run_dries += 1
+        self.plays_until = max(self.plays_until or now, now) + seconds
 
     @property
     def audio_seconds(self) -> float:
@@ -230,6 +254,8 @@ class RequestStream:
         while (self.next_deliver, self.next_part) in self.pending:
             audio, last, words = self.pending.pop((self.next_deliver, self.next_part))
             self.samples_sent += len(audio) // 2
+            if audio:
+                self.played(len(audio) / 2 / self.sample_rate)
             if audio or words:
                 offset = self.chunk_start / self.sample_rate
                 limit = self.audio_seconds

@@ -55,11 +55,12 @@ class Deployment:
                 return int(line.split()[1]) / 1024
         raise AssertionError(f"no {field} for the server")
 
-    def start_worker(self) -> subprocess.Popen:
-        """Start one more `synthesis_worker` process; it is stopped with the rest."""
+    def start_worker(self, *arguments: str) -> subprocess.Popen:
+        """Start one more `synthesis_worker` process (with these command-line `arguments`);
+        it is stopped with the rest."""
         with open(self.data_dir / f"worker{len(self.workers)}.log", "wb") as output:
             worker = subprocess.Popen(
-                [sys.executable, "manage.py", "synthesis_worker"],
+                [sys.executable, "manage.py", "synthesis_worker", *arguments],
                 cwd=ROOT,
                 env=self.env,
                 stdout=output,

@@ -156,3 +156,46 @@ def test_text_streamed_in_any_pieces_is_spoken_whole_and_in_order(words, cuts):
     stream.add_text("", speak_all=True, limits=LIMITS)
     assert "".join(stream.chunks).replace(" ", "") == text.replace(" ", "")
     assert all(0 < len(chunk) <= 240 for chunk in stream.chunks)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr("synthesis.streams.time.monotonic", clock)
+    return clock
+
+
+def seconds_of_audio(seconds: float) -> bytes:
+    return bytes(int(seconds * 24000) * 2)
+
+
+def test_it_counts_a_run_dry_when_audio_it_owed_comes_after_the_last_has_played(clock):
+    stream = make_stream(chunks=3)
+    stream.add_part(0, 0, True, seconds_of_audio(1.0))
+    clock.now += 1.05  # 50 ms of silence: unnoticed
+    stream.add_part(1, 0, True, seconds_of_audio(1.0))
+    assert stream.run_dries == 0
+    clock.now += 1.5  # half a second without audio
+    stream.add_part(2, 0, True, seconds_of_audio(1.0))
+    assert stream.run_dries == 1
+
+
+def test_a_text_stream_waiting_for_its_next_text_does_not_run_dry(clock):
+    stream = make_stream(chunks=0)
+    limits = ChunkLimits(first=50, second=100, rest=200)
+    stream.add_text("The first sentence.", speak_all=False, limits=limits)
+    stream.add_part(0, 0, True, seconds_of_audio(1.0))
+    clock.now += 5  # the client sends its next text only now, long after the first played
+    stream.add_text(" The second one.", speak_all=False, limits=limits)
+    assert len(stream.chunks) == 2
+    clock.now += 0.5
+    stream.add_part(1, 0, True, seconds_of_audio(1.0))
+    assert stream.run_dries == 0

@@ -12,7 +12,7 @@ from synthesis.http_api import (
     waves_tts,
     waves_tts_live,
 )
-from synthesis.metrics import metrics_view
+from synthesis.metrics_view import metrics_view
 from synthesis.views import demo_page, preview_voice
 from voices.views import voice_list
 

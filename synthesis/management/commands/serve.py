@@ -1,6 +1,7 @@
 """`manage.py serve`: Daphne, and with Redis the synthesis workers, kept running together.
 
     python manage.py serve [--host 127.0.0.1] [--port 8000] [--workers N] [--grace 30]
+                           [--worker-metrics-port 9100 [--worker-metrics-host 127.0.0.1]]
 
 One process per role, supervised from here: Daphne on the port (through ttsproject/server.py:
 a redacted access log, 1009 for oversized frames), and (with REDIS_URL, where the web process
@@ -9,7 +10,8 @@ says otherwise. A worker that exits is started again, after a pause that grows w
 it keeps failing at once. SIGTERM or Ctrl-C stops them gracefully: Daphne finishes the
 requests on its sockets and closes them with 1001 (synthesis/draining.py) while the workers keep
 serving them, then the workers get SIGTERM; whatever is left after --grace seconds is killed.
-If Daphne itself exits, so does serve, with its exit status.
+If Daphne itself exits, so does serve, with its exit status. With --worker-metrics-port P,
+worker N serves its metrics on port P+N (synthesis/worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandParser
 
 from synthesis.draining import DRAIN_SIGNAL
@@ -51,6 +54,14 @@ class Child:
         self.restart_at = None
 
 
+def metrics_of(number: int, options: dict[str, Any]) -> list[str]:
+    """The arguments that have worker `number` serve its metrics, if asked to."""
+    port = options["worker_metrics_port"]
+    if port is None:
+        return []
+    return ["--metrics-port", str(port + number), "--metrics-host", options["worker_metrics_host"]]
+
+
 class Command(BaseCommand):
     help = "Serve the WebSocket API with Daphne and, with REDIS_URL, supervised workers."
 
@@ -69,19 +80,37 @@ class Command(BaseCommand):
             default=30.0,
             help="seconds to wait for the processes to stop before killing them",
         )
+        parser.add_argument(
+            "--worker-metrics-port",
+            type=int,
+            default=None,
+            help="worker N serves its metrics on this port + N (needs TTS_METRICS_TOKEN)",
+        )
+        parser.add_argument(
+            "--worker-metrics-host",
+            default="127.0.0.1",
+            help="the address the workers serve their metrics on (default: 127.0.0.1)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The deployment check that collectstatic has run (ttsproject/checks.py): without it,
+        # stop here and say so, rather than answer every page with a 500.
+        self.check(tags=[Tags.staticfiles], include_deployment_checks=True)
         workers = options["workers"]
         if workers is None:
             workers = (os.cpu_count() or 1) if not settings.TTS_EMBEDDED_WORKERS else 0
         if workers and not settings.REDIS_URL:
             self.stderr.write("--workers needs REDIS_URL: without it nothing connects them.")
             sys.exit(2)
+        if options["worker_metrics_port"] is not None and not settings.TTS_METRICS_TOKEN:
+            self.stderr.write("--worker-metrics-port needs TTS_METRICS_TOKEN, which scrapers send.")
+            sys.exit(2)
         python = sys.executable
         manage = [python, os.path.abspath(sys.argv[0])]
         daphne = Child("daphne", server.command(options["host"], options["port"]))
         children = [daphne] + [
-            Child(f"worker {number}", [*manage, "synthesis_worker"]) for number in range(workers)
+            Child(f"worker {number}", [*manage, "synthesis_worker", *metrics_of(number, options)])
+            for number in range(workers)
         ]
         stopping: list[int] = []
 

@@ -1,6 +1,6 @@
 """`manage.py synthesis_worker`: a synthesis worker process, for the scale-out (Redis) mode.
 
-    REDIS_URL=redis://... python manage.py synthesis_worker
+    REDIS_URL=redis://... python manage.py synthesis_worker [--metrics-port 9100]
 
 It loads and warms the enabled voices, then reports to `/readyz` (synthesis/heartbeat.py) and
 takes chunks off the worker channel, only as many as it can work on (synthesis threads twice
@@ -9,7 +9,7 @@ worker that dies loses only what it was speaking. If Redis goes away it tries ag
 0.5 s, doubling up to 5 s, and carries on by itself when Redis is back. SIGTERM (or Ctrl-C)
 stops it taking new chunks; it finishes the ones it holds, for up to --grace seconds. Web
 processes send the chunks a worker held elsewhere as soon as it stops beating, or at once when
-it stops on purpose.
+it stops on purpose. With --metrics-port, it serves its own metrics (synthesis/worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from synthesis.embedded import serve_worker_channel
 from synthesis.heartbeat import forget, start_heartbeat_thread, worker_name
+from synthesis.worker_metrics import serve_metrics
 from synthesis.workers import preload_voices
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,24 @@ class Command(BaseCommand):
             default=20.0,
             help="seconds to finish the chunks in hand after SIGTERM",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=None,
+            help="serve this worker's Prometheus metrics on this port (needs TTS_METRICS_TOKEN)",
+        )
+        parser.add_argument(
+            "--metrics-host",
+            default="127.0.0.1",
+            help="the address to serve the metrics on (default: 127.0.0.1)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         layer = get_channel_layer()
         if layer is None or not settings.REDIS_URL:
             raise CommandError("A synthesis worker needs REDIS_URL: nothing else reaches it.")
+        if options["metrics_port"] is not None:
+            self.serve_metrics(options["metrics_host"], options["metrics_port"])
         if settings.TTS_PRELOAD_VOICES:
             # Before reporting in: a ready worker is a warm one.
             preload_voices()
@@ -67,6 +81,18 @@ class Command(BaseCommand):
                 forget(worker_name())
             except Exception:
                 logger.warning("Could not withdraw the worker heartbeat", exc_info=True)
+
+    def serve_metrics(self, host: str, port: int) -> None:
+        if not settings.TTS_METRICS_TOKEN:
+            raise CommandError(
+                "--metrics-port needs TTS_METRICS_TOKEN, which the scraper sends as a bearer "
+                "token: a worker's metrics are never served without one."
+            )
+        try:
+            serve_metrics(host, port)
+        except OSError as error:
+            raise CommandError(f"Cannot serve the metrics on {host}:{port}: {error}") from error
+        logger.info("Serving this worker's metrics on http://%s:%d/metrics", host, port)
 
     async def work(self, layer: Any, grace: float) -> None:
         stop = asyncio.Event()
