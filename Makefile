@@ -12,6 +12,7 @@ run: $(VENV)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_voices
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 # An API key for the demo page or a client: `make key NAME="my laptop"`. Printed once.

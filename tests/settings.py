@@ -26,3 +26,13 @@ TTS_REQUIRE_API_KEY = False
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": str(Path(tempfile.gettempdir()) / f"tts-test-{os.getpid()}.sqlite3")
 }
+
+# Static files as with DEBUG: under their own names, from the source folders. Pages then render
+# without the manifest that `collectstatic` writes, so the in-process tests need none (the real
+# servers have one: tests/servers.py).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

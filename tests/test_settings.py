@@ -6,13 +6,14 @@ import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from .servers import ROOT
+from .servers import ROOT, collected_static, free_port
 
 
 def read_settings(**environment: str) -> dict[str, Any]:
@@ -118,20 +119,44 @@ def test_the_secret_key_is_made_once_and_kept_private_in_the_data_dir(tmp_path):
     assert chosen == "x" * 60
 
 
-def test_check_deploy_is_clean_when_configured_for_production(tmp_path):
-    production = {k: v for k, v in os.environ.items() if not k.startswith("TTS_") and k != "DEBUG"}
-    production.update(
+def production(data_dir: Path, **environment: str) -> dict[str, str]:
+    """The environment of a server configured for production, DEBUG off, in `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_") and k != "DEBUG"}
+    env.update(
         DJANGO_SETTINGS_MODULE="ttsproject.settings",
-        DATA_DIR=str(tmp_path),
+        DATA_DIR=str(data_dir),
         HTTPS="true",
         ALLOWED_HOSTS="tts.example.com",
+        **environment,
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    return env
+
+
+def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
         cwd=ROOT,
-        env=production,
+        env=env,
         capture_output=True,
         text=True,
+        timeout=60,
     )
+
+
+def test_check_deploy_is_clean_when_configured_for_production(tmp_path):
+    # The static files as `make run` collects them (tests/servers.py collects them once).
+    env = production(tmp_path, STATIC_ROOT=str(collected_static()))
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_without_collectstatic_check_deploy_and_serve_say_to_run_it(tmp_path):
+    env = production(tmp_path)
+    for command in (["check", "--deploy"], ["serve", "--port", str(free_port())]):
+        result = manage(env, *command)
+        assert result.returncode != 0, command
+        assert "have not been collected into STATIC_ROOT" in result.stderr, command
+        assert "Run `python manage.py collectstatic`" in result.stderr, command
+    # Commands run before collectstatic, such as migrate, carry on.
+    assert manage(env, "check").returncode == 0

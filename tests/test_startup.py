@@ -18,7 +18,15 @@ import pytest
 import websockets
 
 from .conftest import BUNDLED_CONFIG, BUNDLED_MODEL
-from .servers import ROOT, Deployment, free_port, speak_through_sigterm, wait_for, wait_for_port
+from .servers import (
+    ROOT,
+    Deployment,
+    collected_static,
+    free_port,
+    speak_through_sigterm,
+    wait_for,
+    wait_for_port,
+)
 
 IMPORT_EVERYTHING = """
 import json, signal, threading
@@ -72,7 +80,7 @@ def damaged_second_voice(folder: Path) -> Path:
 
 @pytest.mark.e2e
 def test_serve_preloads_the_voices_and_drains_on_sigterm_closing_with_1001(tmp_path):
-    env = environment(tmp_path / "data")
+    env = {**environment(tmp_path / "data"), "STATIC_ROOT": str(collected_static())}
     voices = tmp_path / "voices"
     model = damaged_second_voice(voices)
     for command in (["migrate", "-v0"], ["import_voices", "--dir", str(voices)]):

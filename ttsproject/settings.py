@@ -227,11 +227,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# The embedded mode serves the admin's and the demo page's static files itself; behind a
-# reverse proxy, set SERVE_STATIC=false and serve STATIC_ROOT (after collectstatic) there.
+# The admin's and the demo page's static files, served by the ASGI app itself through WhiteNoise
+# from STATIC_ROOT, which `collectstatic` fills (`make run` does): compressed, under names with
+# a hash of their content, cached for good (ttsproject/static_files.py). Behind a reverse proxy,
+# set SERVE_STATIC=false and serve STATIC_ROOT there.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Pages name each file by its hash (from STATIC_ROOT/staticfiles.json, without DEBUG), so a
+    # new release's files never meet an old cached copy.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # The channel layer carries synthesis jobs to the workers and audio back to the sockets.
 REDIS_URL = env_str("REDIS_URL", "")
