@@ -1,19 +1,28 @@
 # Two commands on a fresh machine: `make run` serves on http://127.0.0.1:8000, `make test` tests.
 
-PYTHON ?= python3.11
-VENV := .venv
+# The first of Python 3.11, 3.12 and 3.13 that runs here; `make run PYTHON=python3.13` picks one.
+PYTHON ?= $(firstword $(foreach p,python3.11 python3.12 python3.13 python3,$(shell $(p) -c "" 2>/dev/null && echo $(p))))
+VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run key test test-fast lint bench setup clean
+.PHONY: run prepare say key test test-fast lint bench setup clean
 
-run: $(VENV)/.installed
+run: prepare
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# The database, the bundled voice and the static files, made or brought up to date.
+prepare: $(VENV)/.installed
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_voices
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+
+# A first sound, no server needed: `make say TEXT="Hello there." OUT=hello.wav VOICE=joe`.
+say: prepare
+	$(BIN)/python manage.py say "$(or $(TEXT),Hello there, this is your own speech server.)" \
+		-o "$(or $(OUT),say.wav)" $(if $(VOICE),--voice "$(VOICE)")
 
 # An API key for the demo page or a client: `make key NAME="my laptop"`. Printed once.
 key: $(VENV)/.installed
@@ -25,13 +34,14 @@ key: $(VENV)/.installed
 # mostly wait on servers, so a 2-core machine runs the suite in about two thirds of the time.
 TEST_PROCESSES ?= 2
 
+# Anything for pytest goes in ARGS: `make test ARGS="-k metrics -x"`.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(ARGS)
 
 # The inner loop: everything that runs in the test processes, against the real voice and the
 # real ASGI app, without starting servers or a browser (markers in pyproject.toml).
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not e2e and not browser"
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not e2e and not browser" $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -46,7 +56,8 @@ bench: $(VENV)/.installed-dev
 setup: $(VENV)/.installed-dev
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "This needs Python 3.11, 3.12 or 3.13, not " + sys.version.split()[0] + ": make run PYTHON=python3.12")'
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: requirements.txt $(VENV)/bin/python

@@ -28,9 +28,9 @@ from django.utils import timezone
 from protocol import ClientError, CloseCode, ErrorCode
 from ttsproject.database import in_database_thread
 
-from .keys import find_key, looks_like_key
+from .keys import find_key, looks_like_key, not_a_key, why_not_valid
 from .models import APIKey, KeyUsage, OpenConnection
-from .tokens import user_for_page_token
+from .tokens import looks_like_page_token, user_for_page_token
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ async def admit(
                     )
                 client.staff_user_id = user.pk
     if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
-        raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, refusal_reason(token))
+        reason = await refusal_reason(scope, token)
+        raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason)
     if client.key is not None or client.staff_user_id is not None:
         client.refresher = asyncio.create_task(keep_connection_fresh(client))
     return client
@@ -134,10 +135,7 @@ async def admit_request(scope: dict[str, Any], channel_name: str) -> Client:
     if token is not None and looks_like_key(token):
         client.key = await in_database_thread(find_key, token)
     if client.key is None and settings.TTS_REQUIRE_API_KEY:
-        if token is None:
-            reason = "An API key is required: send the header Authorization: Bearer <key>."
-        else:
-            reason = "This API key is not valid: it is mistyped, unknown or revoked."
+        reason = await refusal_reason(scope, token)
         raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason)
     return client
 
@@ -146,18 +144,26 @@ async def _nothing() -> None:
     """A key revoked during an HTTP request: the request runs on (it started while valid)."""
 
 
-def refusal_reason(token: str | None) -> str:
+async def refusal_reason(scope: dict[str, Any], token: str | None) -> str:
+    """Why a client with `token` (None: it sent none) is refused, saying what to fix."""
     if token is None:
+        if any(name.lower() == b"authorization" for name, _ in scope.get("headers", [])):
+            return (
+                "The Authorization header must read 'Bearer <key>', with the word Bearer and "
+                "a space before the key."
+            )
         return (
             "An API key is required: send the header Authorization: Bearer <key>, "
             "or ?token=<key> from a browser."
         )
     if looks_like_key(token):
-        return "This API key is not valid: it is mistyped, unknown or revoked."
-    return (
-        "This sign-in token is not valid, has expired, or belongs to a session that has ended; "
-        "log in again and reload the page, or use an API key."
-    )
+        return await in_database_thread(why_not_valid, token)
+    if looks_like_page_token(token):
+        return (
+            "This demo page sign-in token is not valid, has expired, or belongs to a session "
+            "that has ended; log in again and reload the page, or use an API key."
+        )
+    return not_a_key(token)
 
 
 def connection_limit(key: APIKey) -> int:

@@ -69,6 +69,45 @@ def find_key(key: str) -> APIKey | None:
     return api_key
 
 
+def why_not_valid(key: str) -> str:
+    """Why `key`, shaped like a key but opening nothing, is refused, in words that say what
+    to fix (blocking: one query). Only a sender of the whole key learns that it was revoked."""
+    prefix = prefix_of(key)
+    if prefix is None:
+        return not_a_key(key)
+    named = f"{KEY_START}{prefix}_…"
+    api_key = APIKey.objects.filter(prefix=prefix).first()
+    if api_key is None:
+        return (
+            f"There is no API key {named} on this server: it was deleted, mistyped, or made "
+            "for another server."
+        )
+    if not hmac.compare_digest(api_key.secret_hash, hash_key(key)):
+        return (
+            f"The rest of API key {named} is wrong: it was cut short or mistyped; copy the "
+            "whole key again."
+        )
+    return f"API key {named} has been revoked; make a new one (make key NAME=...)."
+
+
+def not_a_key(token: str) -> str:
+    """Why `token`, not even shaped like a key, is refused."""
+    if token.strip(".…<>").lower() in ("", "tts_", "key", "your_key", "your-key", "api_key", "your_api_key"):
+        return (
+            f"{token!r} is the examples' placeholder, not a key: make a key with "
+            "`make key NAME=...` (or `manage.py create_api_key NAME`) and send what it prints."
+        )
+    if token.startswith(KEY_START):
+        return (
+            "This is not a whole API key: a key reads tts_, 8 letters or digits, _, and 43 "
+            "more characters; copy it again whole."
+        )
+    return (
+        "This is not an API key: keys start with tts_. Make one with `make key NAME=...` "
+        "(or `manage.py create_api_key NAME`)."
+    )
+
+
 def revoke(api_key: APIKey) -> None:
     """Revoke a key: new connections are refused, and open ones are closed (signals.py)."""
     if api_key.revoked is None:

@@ -38,6 +38,11 @@ def page_token_for(user: AbstractBaseUser, session_key: str) -> str:
     return signing.TimestampSigner(salt=SALT).sign_object(claims)
 
 
+def looks_like_page_token(token: str) -> bool:
+    """Whether `token` has the shape of a page token (signed data, a timestamp, a signature)."""
+    return token.count(":") == 2
+
+
 async def user_for_page_token(token: str, scope: dict[str, Any]) -> AbstractBaseUser | None:
     """The active staff user a valid, unexpired token names, if the socket comes with the
     session the token was made for and that session is still logged in as the user; else None."""

@@ -24,6 +24,22 @@ class CloseCode(IntEnum):
     TOO_MANY_CONNECTIONS = 4429  # the API key already has its number of connections open
 
 
+# A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455, 5.5.1).
+CLOSE_REASON_BYTES = 123
+
+GOING_AWAY_REASON = "The server is restarting or shutting down; reconnect to go on."
+
+
+def fit_close_reason(text: str) -> str:
+    """`text` as a close frame's reason: whole if it fits, else cut at a word and marked."""
+    if len(text.encode()) <= CLOSE_REASON_BYTES:
+        return text
+    cut = text.encode()[: CLOSE_REASON_BYTES - len("…".encode())].decode(errors="ignore")
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
+
+
 class ErrorCode(StrEnum):
     """The `code` of an error message."""
 

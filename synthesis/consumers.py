@@ -21,6 +21,7 @@ from django.conf import settings
 
 from access import guard
 from protocol import ClientError, CloseCode, ErrorCode
+from protocol.codes import GOING_AWAY_REASON, fit_close_reason
 from protocol.messages import SynthesisRequest, client_error_message, parse_message, parse_timeout
 
 from . import metrics
@@ -81,7 +82,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         ensure_embedded_workers()
         await self.accept()
         if drain.active:
-            await self.close(code=int(CloseCode.GOING_AWAY))
+            await self.close(code=int(CloseCode.GOING_AWAY), reason=GOING_AWAY_REASON)
             return
         drain.connected(self)
         try:
@@ -114,7 +115,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, error: ClientError, code: int) -> None:
         await self.send_json(client_error_message(error))
-        await self.close(code=int(code))  # autobahn takes only a plain int
+        # The reason repeats the message for clients that show only the close frame.
+        await self.close(code=int(code), reason=fit_close_reason(error.message))
 
     async def access_revoked(self, event: dict[str, Any]) -> None:
         """This connection's API key was revoked or deleted (a message to the key's group)."""
@@ -213,7 +215,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def close_when_idle(self) -> None:
         """While draining: close with 1001 once no request is left on this socket."""
         if self.session is None or not self.session.requests:
-            await self.close(code=int(CloseCode.GOING_AWAY))
+            await self.close(code=int(CloseCode.GOING_AWAY), reason=GOING_AWAY_REASON)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))

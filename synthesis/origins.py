@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils.http import is_same_domain
 
 from protocol import CloseCode, ErrorCode
+from protocol.codes import fit_close_reason
 from protocol.messages import error_message
 
 
@@ -59,10 +60,11 @@ async def refuse(receive: Any, send: Any) -> None:
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    error = error_message(
-        ErrorCode.ORIGIN_NOT_ALLOWED,
+    reason = (
         "Pages from this origin may not use this server; the operator can allow it with "
-        "TTS_ALLOWED_ORIGINS.",
+        "TTS_ALLOWED_ORIGINS."
     )
+    error = error_message(ErrorCode.ORIGIN_NOT_ALLOWED, reason)
     await send({"type": "websocket.send", "text": json.dumps(error)})
-    await send({"type": "websocket.close", "code": int(CloseCode.FORBIDDEN_ORIGIN)})
+    closing = {"code": int(CloseCode.FORBIDDEN_ORIGIN), "reason": fit_close_reason(reason)}
+    await send({"type": "websocket.close", **closing})

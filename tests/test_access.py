@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from access.keys import create_key, revoke
+from protocol.codes import fit_close_reason
 from access.models import APIKey, KeyUsage, OpenConnection
 
 from .clients import assert_speaks
@@ -42,7 +43,8 @@ async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: s
     assert error["status"] == "error"
     assert error["code"] == code
     closing = await socket.receive_output(timeout=5)
-    assert closing == {"type": "websocket.close", "code": close_code}
+    reason = fit_close_reason(error["message"])
+    assert closing == {"type": "websocket.close", "code": close_code, "reason": reason}
     return str(error["message"])
 
 
@@ -63,12 +65,24 @@ async def test_without_a_key_the_socket_is_refused_with_4401(keys_required, conn
     assert await socket.receive_nothing(timeout=0.3)
 
 
-async def test_a_wrong_key_is_refused(keys_required, connect):
+async def test_a_wrong_key_is_refused_saying_what_is_wrong_with_it(keys_required, connect):
     key = await new_key()
+    prefix = key[: len("tts_12345678")]
     wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
-    for token in (wrong, "tts_abcdefgh_nothing", "not-a-key"):
+    told = {
+        wrong: f"The rest of API key {prefix}_… is wrong: it was cut short or mistyped",
+        "tts_abcdefgh_nothing": "There is no API key tts_abcdefgh_… on this server",
+        key[:10]: "This is not a whole API key",
+        "tts_...": "'tts_...' is the examples' placeholder, not a key",
+        "not-a-key": "This is not an API key: keys start with tts_.",
+        "a:b:c": "This demo page sign-in token is not valid",
+    }
+    for token, message in told.items():
         socket = await connect(headers=bearer(token))
-        assert "not valid" in await assert_refused(socket, 4401, "unauthorized")
+        assert (await assert_refused(socket, 4401, "unauthorized")).startswith(message), token
+    socket = await connect(headers=[(b"authorization", key.encode())])
+    refused = await assert_refused(socket, 4401, "unauthorized")
+    assert refused.startswith("The Authorization header must read 'Bearer <key>'")
 
 
 async def test_a_revoked_key_is_refused(keys_required, connect):
@@ -76,7 +90,7 @@ async def test_a_revoked_key_is_refused(keys_required, connect):
     api_key = await APIKey.objects.aget()
     await sync_to_async(revoke)(api_key)
     socket = await connect(f"/ws/tts/?token={key}")
-    await assert_refused(socket, 4401, "unauthorized")
+    assert "has been revoked" in await assert_refused(socket, 4401, "unauthorized")
 
 
 async def test_a_key_in_the_header_speaks_and_its_usage_is_counted(keys_required, connect):

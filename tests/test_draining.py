@@ -18,10 +18,11 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
+from protocol.codes import GOING_AWAY_REASON
 from synthesis import consumers, health, session
 from synthesis.draining import DRAIN_SIGNAL, Drain
 
-GOING_AWAY = {"type": "websocket.close", "code": 1001}
+GOING_AWAY = {"type": "websocket.close", "code": 1001, "reason": GOING_AWAY_REASON}
 LONG_TEXT = " ".join(f"Sentence {n} of a reply that is still being spoken." for n in range(4))
 
 

@@ -113,10 +113,21 @@ async def test_it_answers_voice_not_found_for_an_unknown_voice(connect):
         "status": "error",
         "request_id": "v",
         "code": "voice_not_found",
-        "message": "There is no voice 'nobody'; GET /api/voices/ lists the voices.",
+        "message": "There is no voice 'nobody'. The voice ids here: joe "
+        "(GET /api/voices/ lists them all).",
         "field": "voice_id",
     }
     await assert_still_serves(socket)
+
+
+async def test_a_voice_id_in_the_wrong_case_is_answered_with_the_right_one(connect):
+    socket = await connect()
+    await socket.send_json_to({"text": "Hi", "voice_id": "Joe"})
+    error = await socket.receive_json_from()
+    assert error["code"] == "voice_not_found"
+    assert error["message"].startswith(
+        "There is no voice 'Joe'; did you mean 'joe'? Voice ids are case-sensitive."
+    )
 
 
 async def test_it_answers_voice_not_found_for_a_disabled_voice(connect):

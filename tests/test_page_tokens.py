@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from access.tokens import page_token_for
+from protocol.codes import fit_close_reason
 
 from .clients import assert_speaks
 
@@ -61,7 +62,8 @@ async def page_socket(connect, browser: Browser, token: str | None = None) -> We
 async def assert_refused(socket: WebsocketCommunicator, close_code: int, code: str) -> str:
     error = await socket.receive_json_from(timeout=5)
     assert (error["status"], error["code"]) == ("error", code)
-    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": close_code}
+    closing = await socket.receive_output(timeout=5)
+    assert (closing["code"], closing["reason"]) == (close_code, fit_close_reason(error["message"]))
     return str(error["message"])
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from channels.testing import WebsocketCommunicator
 
+from protocol.codes import fit_close_reason
 from ttsproject.asgi import application
 
 from .clients import speak
@@ -17,7 +18,8 @@ async def wait_for_idle_close(socket: WebsocketCommunicator, timeout: float = 10
     """Return the timeout error; assert the socket then closed with 4408."""
     error = await socket.receive_json_from(timeout=timeout)
     closed = await socket.receive_output(timeout=2)
-    assert closed == {"type": "websocket.close", "code": 4408}
+    reason = fit_close_reason(error["message"])
+    assert closed == {"type": "websocket.close", "code": 4408, "reason": reason}
     return error
 
 
@@ -80,4 +82,5 @@ async def test_it_refuses_a_bad_timeout_with_4400(transactional_db, value):
     assert error["status"] == "error"
     assert error["code"] == "invalid_timeout"
     assert "from 2 to 4" in error["message"]
-    assert await socket.receive_output() == {"type": "websocket.close", "code": 4400}
+    closed = await socket.receive_output()
+    assert (closed["code"], closed["reason"]) == (4400, error["message"])

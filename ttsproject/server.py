@@ -27,7 +27,7 @@ from django.conf import settings
 
 from synthesis.draining import drain
 
-from .going_away import allow_going_away
+from .close_frames import patch_server_close
 from .redaction import redact
 
 APPLICATION = "ttsproject.asgi:application"
@@ -40,7 +40,7 @@ def start_web_process() -> None:
     # Imported here: it imports models, and Django is set up by importing the application.
     from synthesis.workers import preload_voices
 
-    allow_going_away()
+    patch_server_close()
     drain.install_signal_handler()
     # A web process whose workers run elsewhere (REDIS_URL) never synthesizes: loading the
     # voices would cost it hundreds of MB for nothing.

@@ -5,6 +5,7 @@ The cache is invalidated when a voice or its model is saved or deleted (voices/s
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -103,6 +104,33 @@ def _read_voice_settings(voice_id: str) -> VoiceSettings | None:
     )
 
 
+# A refusal names at most this many of the voices there are.
+VOICES_NAMED = 8
+
+
+def no_such_voice(voice_id: str) -> str:
+    """Why `voice_id` names no voice, with the one it was probably meant to be."""
+    voices = list(Voice.objects.filter(enabled=True).order_by("voice_id"))
+    ids = [voice.voice_id for voice in voices]
+    # Every name a request may use (ids and aliases), by how it reads ignoring case.
+    answers = {
+        name.casefold(): name for voice in voices for name in [voice.voice_id, *voice.alias_list()]
+    }
+    meant = answers.get(voice_id.strip().casefold())
+    if meant is None:
+        close = difflib.get_close_matches(voice_id.casefold(), list(answers), n=1, cutoff=0.75)
+        meant = answers[close[0]] if close else None
+    message = f"There is no voice {shown(voice_id)}"
+    if meant is not None:
+        message += f"; did you mean {meant!r}? Voice ids are case-sensitive"
+    if not ids:
+        return message + "; this server has no voice enabled (see docs/voices.md)."
+    listed = ", ".join(ids[:VOICES_NAMED])
+    if len(ids) > VOICES_NAMED:
+        listed += f" and {len(ids) - VOICES_NAMED} more"
+    return f"{message}. The voice ids here: {listed} (GET /api/voices/ lists them all)."
+
+
 async def aunavailable_voices() -> tuple[int, list[str]]:
     """How many voices are enabled, and the ids of those that cannot be used now."""
     enabled = Voice.objects.filter(enabled=True).values_list("voice_id", flat=True)
@@ -147,7 +175,7 @@ async def usable_voice(voice_id: str, language: str | None = None) -> VoiceSetti
     if voice is None:
         raise ClientError(
             ErrorCode.VOICE_NOT_FOUND,
-            f"There is no voice {shown(voice_id)}; GET /api/voices/ lists the voices.",
+            await in_database_thread(no_such_voice, voice_id),
             field="voice_id",
         )
     if voice.problem is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,6 +53,45 @@ class Child:
         self.process = subprocess.Popen(self.command)
         self.started = time.monotonic()
         self.restart_at = None
+
+
+def welcome_host(host: str) -> str:
+    """Where a browser on this machine finds a server listening on `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def listening(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def next_steps(host: str, port: int, where: str) -> str:
+    """What `serve` says once it listens: where the server is, and what to do first."""
+    from django.contrib.auth import get_user_model
+
+    url = f"http://{welcome_host(host)}:{port}"
+    bound = "" if welcome_host(host) == host else f" (listening on {host}:{port})"
+    lines = [f"Serving on {url}{bound} with {where}.", ""]
+    lines.append(f"  Demo page      {url}/")
+    if settings.TTS_REQUIRE_API_KEY:
+        lines.append(
+            "  API key        make key NAME=laptop  (python manage.py create_api_key laptop); "
+            "clients need one"
+        )
+    try:
+        has_admin = get_user_model().objects.filter(is_superuser=True).exists()
+    except Exception:  # a database that is not migrated yet: serve says so elsewhere
+        has_admin = True
+    admin = f"  Admin          {url}/admin/"
+    if not has_admin:
+        admin += "  (make a user first: python manage.py createsuperuser)"
+    lines.append(admin)
+    lines.append('  A first sound  make say TEXT="Hello there."  (writes say.wav)')
+    lines.append("  Stop           Ctrl-C")
+    return "\n".join(lines)
 
 
 def metrics_of(number: int, options: dict[str, Any]) -> list[str]:
@@ -93,6 +133,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.host, self.port = options["host"], options["port"]
         # The deployment check that collectstatic has run (ttsproject/checks.py): without it,
         # stop here and say so, rather than answer every page with a 500.
         self.check(tags=[Tags.staticfiles], include_deployment_checks=True)
@@ -121,21 +162,26 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         for child in children:
             child.start()
-        self.stdout.write(
-            f"Serving on http://{options['host']}:{options['port']} with "
-            + (f"{workers} worker processes" if workers else "the workers in the web process")
-        )
-        status = self.supervise(daphne, children[1:], stopping)
+        where = f"{workers} worker processes" if workers else "the workers in the web process"
+        welcome = next_steps(options["host"], options["port"], where)
+        status = self.supervise(daphne, children[1:], stopping, welcome)
         self.shut_down(children, options["grace"])
         sys.exit(status)
 
-    def supervise(self, daphne: Child, workers: list[Child], stopping: list[int]) -> int:
-        """Keep the workers running until a signal comes or Daphne exits; return the status."""
+    def supervise(
+        self, daphne: Child, workers: list[Child], stopping: list[int], welcome: str
+    ) -> int:
+        """Keep the workers running until a signal comes or Daphne exits; return the status.
+        Once Daphne listens, say where and what to do next (`welcome`)."""
+        address = (welcome_host(self.host), self.port)
         while not stopping:
             assert daphne.process is not None
             if daphne.process.poll() is not None:
                 self.stderr.write(f"Daphne exited with {daphne.process.returncode}; stopping.")
                 return daphne.process.returncode or 1
+            if welcome and listening(address):
+                self.stdout.write(welcome)
+                welcome = ""
             now = time.monotonic()
             for worker in workers:
                 assert worker.process is not None

@@ -1,6 +1,7 @@
-"""The patch that lets Daphne close a socket with 1001 (ttsproject/going_away.py), against the
-Daphne and autobahn that requirements.txt pins: if an upgrade changes what the patch relies
-on, these fail. On a real server, a socket closed with 1001: tests/test_startup.py."""
+"""The patch that lets Daphne close a socket with 1001 and a reason (ttsproject/close_frames.py),
+against the Daphne and autobahn that requirements.txt pins: if an upgrade changes what the
+patch relies on, these fail. On a real server, a socket closed with 1001: tests/test_startup.py;
+with a reason: tests/test_first_hour.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from daphne.ws_protocol import WebSocketProtocol
 
-from ttsproject.going_away import allow_going_away
+from protocol.codes import CLOSE_REASON_BYTES, fit_close_reason
+from ttsproject.close_frames import patch_server_close
 
 
 def daphnes_server_close() -> Any:
@@ -24,6 +26,12 @@ def test_daphne_closes_a_socket_through_server_close_with_an_optional_code():
     parameters = inspect.signature(daphnes_server_close()).parameters
     assert list(parameters) == ["self", "code"]
     assert parameters["code"].default is None
+
+
+def test_daphne_still_drops_the_reason_of_a_close():
+    # If this fails, Daphne passes the reason on itself and the patch of handle_reply can go.
+    source = inspect.getsource(inspect.unwrap(WebSocketProtocol.handle_reply))
+    assert 'self.serverClose(code=message.get("code", None))' in source
 
 
 def test_autobahn_sends_any_close_frame_through_send_close_frame():
@@ -52,17 +60,32 @@ class Recorded(WebSocketProtocol):
         self.sent.append(("sendClose", arguments))
 
 
-def test_the_patched_server_close_sends_1001_and_leaves_other_codes_to_daphne():
-    allow_going_away()
+def test_the_patched_server_close_sends_1001_and_reasons_and_leaves_the_rest_to_daphne():
+    patch_server_close()
     patched = WebSocketProtocol.serverClose
-    allow_going_away()
+    patch_server_close()
     assert WebSocketProtocol.serverClose is patched  # patched once, however often asked
     protocol = Recorded()
+    protocol.state = protocol.STATE_OPEN
     protocol.serverClose(code=1001)
+    protocol.handle_reply({"type": "websocket.close", "code": 1001, "reason": "Going."})
+    protocol.handle_reply({"type": "websocket.close", "code": 4401, "reason": "No key."})
     protocol.serverClose(code=4400)
     protocol.serverClose()
     assert protocol.sent == [
-        ("sendCloseFrame", {"code": 1001, "isReply": False}),
+        ("sendCloseFrame", {"code": 1001, "reasonUtf8": None, "isReply": False}),
+        ("sendCloseFrame", {"code": 1001, "reasonUtf8": b"Going.", "isReply": False}),
+        ("sendClose", {"code": 4401, "reason": "No key."}),
         ("sendClose", {"code": 4400}),
         ("sendClose", {"code": 1000}),
     ]
+
+
+def test_a_long_reason_is_cut_at_a_word_to_fit_a_close_frame():
+    long = "An API key is required: send the header Authorization: Bearer <key>, " * 3
+    fitted = fit_close_reason(long)
+    assert len(fitted.encode()) <= CLOSE_REASON_BYTES
+    assert fitted.endswith("…") and long.startswith(fitted[:-1])
+    assert fit_close_reason("Short.") == "Short."
+    wide = "é" * 100  # two bytes each
+    assert len(fit_close_reason(wide).encode()) <= CLOSE_REASON_BYTES
