@@ -160,8 +160,8 @@ async def refusal_reason(scope: dict[str, Any], token: str | None) -> str:
         return await in_database_thread(why_not_valid, token)
     if looks_like_page_token(token):
         return (
-            "This demo page sign-in token is not valid, has expired, or belongs to a session "
-            "that has ended; log in again and reload the page, or use an API key."
+            "This demo page sign-in token has expired or its session has ended; log in again "
+            "and reload the page, or use an API key."
         )
     return not_a_key(token)
 

@@ -94,8 +94,8 @@ def not_a_key(token: str) -> str:
     """Why `token`, not even shaped like a key, is refused."""
     if token.strip(".…<>").lower() in ("", "tts_", "key", "your_key", "your-key", "api_key", "your_api_key"):
         return (
-            f"{token!r} is the examples' placeholder, not a key: make a key with "
-            "`make key NAME=...` (or `manage.py create_api_key NAME`) and send what it prints."
+            f"{token!r} is the examples' placeholder, not a key: make one with "
+            "`make key NAME=...` and send what it prints."
         )
     if token.startswith(KEY_START):
         return (
