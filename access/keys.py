@@ -90,9 +90,13 @@ def why_not_valid(key: str) -> str:
     return f"API key {named} has been revoked; make a new one (make key NAME=...)."
 
 
+# What examples put where a key goes (`tts_...`, `<key>`), as they read without dots and brackets.
+PLACEHOLDERS = frozenset(["", "tts_", "key", "your_key", "your-key", "api_key", "your_api_key"])
+
+
 def not_a_key(token: str) -> str:
     """Why `token`, not even shaped like a key, is refused."""
-    if token.strip(".…<>").lower() in ("", "tts_", "key", "your_key", "your-key", "api_key", "your_api_key"):
+    if token.strip(".…<>").lower() in PLACEHOLDERS:
         return (
             f"{token!r} is the examples' placeholder, not a key: make one with "
             "`make key NAME=...` and send what it prints."

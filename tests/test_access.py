@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from access.keys import create_key, revoke
-from protocol.codes import fit_close_reason
 from access.models import APIKey, KeyUsage, OpenConnection
+from protocol.codes import fit_close_reason
 
 from .clients import assert_speaks
 from .conftest import staff_client
