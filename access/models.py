@@ -12,23 +12,33 @@ class APIKey(models.Model):
 
     name = models.CharField(max_length=100, help_text="Who or what uses this key.")
     prefix = models.CharField(
-        max_length=16, unique=True, editable=False, help_text="Identifies the key in lists."
+        max_length=16,
+        unique=True,
+        editable=False,
+        help_text="The characters after tts_ in the key: they tell keys apart in lists and logs, "
+        "and connect nothing on their own.",
     )
     secret_hash = models.CharField(max_length=64, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
     revoked = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="When the key was revoked."
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the key was revoked, with the action in the list of keys; empty while it "
+        "works. A revoked key connects no more, and its open connections are closed.",
     )
     max_connections = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Open at once. Empty: the server's default; 0: no limit.",
+        help_text="How many connections this key may have open at once. Empty: the server's "
+        "default (TTS_MAX_CONNECTIONS_PER_KEY); 0: no limit.",
     )
     requests_per_minute = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Started a minute. Empty: the server's default; 0: no limit.",
+        help_text="How many requests this key may start per minute, over WebSockets and HTTP "
+        "together. Empty: the server's default (TTS_MAX_REQUESTS_PER_MINUTE); 0: no limit.",
     )
 
     class Meta:

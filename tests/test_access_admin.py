@@ -58,11 +58,27 @@ def test_the_list_shows_usage_and_the_key_page_shows_it_by_day():
     client = staff_client()
     listing = client.get("/admin/access/apikey/").content.decode()
     row = listing[listing.index("call centre") :]
-    # open connections, then requests, characters and audio seconds over both days
-    assert re.search(r">2<.*>5<.*>200<.*>15\.8<", row, re.S)
+    # open connections of the key's limit, then requests, characters and audio over both days
+    assert re.search(r">2 of 16<.*>5<.*>200<.*>15\.8 s<", row, re.S)
     page = client.get(f"/admin/access/apikey/{api_key.pk}/change/").content.decode()
     assert "usage by day" in page.lower()
     assert "Nov. 26, 2026" in page and "9.5" in page and "6.2" in page
+
+
+def test_the_list_shortens_big_numbers_and_shows_the_exact_ones_on_hover():
+    api_key, _ = create_key("busy", max_connections=0)
+    KeyUsage.objects.create(
+        key=api_key,
+        day=datetime.date(2026, 11, 26),
+        requests=12_345,
+        characters=29_629_629,
+        audio_seconds=123_456.7,
+    )
+    listing = staff_client().get("/admin/access/apikey/").content.decode()
+    assert '<span title="12,345 requests">12.3k</span>' in listing
+    assert '<span title="29,629,629 characters">29.6M</span>' in listing
+    assert '<span title="123,456.7 seconds of audio">34.3 h</span>' in listing
+    assert "0 (no limit)" in listing
 
 
 def test_the_revoke_action_revokes_the_selected_keys():

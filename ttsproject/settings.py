@@ -120,7 +120,8 @@ X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin under the product's name (ttsproject/admin_site.py).
+    "ttsproject.admin_site.SpeechAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import path
+from django.views.generic import RedirectView
 
 from access.views import page_token
 from synthesis.health import healthz, readyz
@@ -23,6 +25,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("readyz", readyz, name="readyz"),
+    # Browsers ask for it whatever a page names. Permanent, so to the icon under its own name,
+    # not its hashed one, which changes with the icon.
+    path(
+        "favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=True)
+    ),
     path("admin/voices/preview/", preview_voice, name="voice-preview"),
     # The HTTP API (docs/http.md): OpenAI's and Smallest's.
     path("v1/audio/speech", openai_speech, name="openai-speech"),

@@ -40,7 +40,11 @@ class VoiceModel(models.Model):
         default=list, blank=True, help_text="Speaker names by number, from the config."
     )
     file_size = models.BigIntegerField(default=0, help_text="Size of the .onnx file in bytes.")
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the .onnx file.")
+    sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Checksum (SHA-256) of the .onnx file when it was imported.",
+    )
     source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default=SOURCE_FOLDER)
     origin = models.CharField(
         max_length=500, blank=True, help_text="The package name or folder it came from."

@@ -24,7 +24,7 @@ class Command(BaseCommand):
             "--requests-per-minute",
             type=int,
             default=None,
-            help="requests started a minute (default: TTS_MAX_REQUESTS_PER_MINUTE; 0: no limit)",
+            help="requests started per minute (default: TTS_MAX_REQUESTS_PER_MINUTE; 0: no limit)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
