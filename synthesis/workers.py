@@ -295,43 +295,6 @@ async def _reply(layer: BaseChannelLayer, job: SynthesizeJob, message: Any) -> b
         return False
 
 
-def preload_voices() -> None:
-    """Load and warm up every enabled voice's model, so that no request waits for it.
-
-    A model that cannot be used is logged and, if it fails to load, recorded as unavailable
-    (voices/availability.py); the others load all the same.
-    """
-    from voices.availability import file_problem, forget_load_failure, record_load_failure
-    from voices.models import VoiceModel
-
-    try:
-        models = list(VoiceModel.objects.filter(voices__enabled=True).distinct())
-    except Exception:
-        logger.warning(
-            "Could not list the voices to preload; they will load on first use", exc_info=True
-        )
-        return
-    for model in models:
-        problem = file_problem(model.model_path, model.config_path, model.file_size)
-        if problem is not None:
-            logger.warning("Voice model %s is unavailable: %s", model.name, problem)
-            continue
-        try:
-            for threads in sorted({engine_threads(0), engine_threads(1)}):
-                engine = voice_engine(model.engine, model.model_path, model.config_path, threads)
-                # onnxruntime's first run takes about twice as long as later ones.
-                engine.synthesize("Hello.", SynthesisOptions())
-        except Exception as error:
-            record_load_failure(model.model_path, error)
-            logger.warning(
-                "Voice model %s does not load; its voices are unavailable",
-                model.name,
-                exc_info=True,
-            )
-        else:
-            forget_load_failure(model.model_path)
-
-
 async def synthesize_wav(
     kind: str, model_path: str, config_path: str, text: str | Script, options: SynthesisOptions
 ) -> bytes:

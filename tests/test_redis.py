@@ -27,6 +27,7 @@ from ttsproject import server
 from .clients import receive, send, speak
 from .conftest import require_service, service_reachable
 from .servers import ROOT, Deployment, deployment, free_port, wait_for, wait_for_port
+from .test_voice_availability import copy_voice
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -141,6 +142,31 @@ def test_a_voice_edited_in_another_process_reaches_the_next_request(redis_up):
     finally:
         redis_up.manage("shell", "-c", edit + "v.default_speed = 1.0; v.save()")
     assert after < before * 0.8
+
+
+def test_a_worker_loads_a_voice_imported_by_another_process_and_lets_it_go(redis_up, tmp_path):
+    copy_voice(tmp_path, "en_US-joe3-medium")
+    redis_up.manage("import_voices", "--dir", str(tmp_path))
+
+    def worker_logs() -> str:
+        logs = (redis_up.data_dir / f"worker{n}.log" for n in range(len(redis_up.workers)))
+        return "".join(log.read_text(errors="replace") for log in logs)
+
+    try:
+        loaded = "Loaded voice model en_US-joe3-medium in "
+        assert wait_for(lambda: loaded in worker_logs(), 30), worker_logs()[-3000:]
+        messages = redis_up.speak("Hello from a voice the workers loaded.", voice_id="joe3")
+        assert messages[-1]["status"] == "complete", messages[-1]
+    finally:
+        redis_up.manage(
+            "shell",
+            "-c",
+            "from voices.models import Voice, VoiceModel; "
+            "Voice.objects.get(voice_id='joe3').delete(); "
+            "VoiceModel.objects.get(name='en_US-joe3-medium').delete()",
+        )
+    let_go = "Let go of voice model en_US-joe3-medium: "
+    assert wait_for(lambda: let_go in worker_logs(), 30), worker_logs()[-3000:]
 
 
 def test_readyz_is_ready_with_a_worker_on_redis(redis_up):

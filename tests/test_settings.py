@@ -45,6 +45,7 @@ def test_operators_can_change_the_timeout_bounds():
         ("DATABASE_URL", "mysql://db/tts", "DATABASE_URL scheme 'mysql' is not supported"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis://, rediss:// or unix://"),
         ("TTS_HEARTBEAT_SECONDS", "0", "TTS_HEARTBEAT_SECONDS must be at least 0.1"),
+        ("TTS_VOICE_CHECK_SECONDS", "0", "TTS_VOICE_CHECK_SECONDS must be at least 0.1"),
         ("DEBUG", "sometimes", "DEBUG must be true or false, not 'sometimes'"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be plain or json, not 'xml'"),
     ],

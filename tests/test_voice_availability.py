@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.test import AsyncClient
 
-from synthesis.workers import preload_voices
+from synthesis.voice_loading import preload_voices
 from voices.models import Voice
 
 from .clients import speak

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -38,15 +37,16 @@ def start_web_process() -> None:
     """Start what a web process runs besides serving: call once, in the main thread, with
     Django set up, before serving. Importing the application starts none of it."""
     # Imported here: it imports models, and Django is set up by importing the application.
-    from synthesis.workers import preload_voices
+    from synthesis.voice_loading import keep_voices_loaded
 
     patch_server_close()
     drain.install_signal_handler()
     # A web process whose workers run elsewhere (REDIS_URL) never synthesizes: loading the
     # voices would cost it hundreds of MB for nothing.
     if settings.TTS_PRELOAD_VOICES and settings.TTS_EMBEDDED_WORKERS:
-        # In the background, so that the server accepts connections while the voices load.
-        threading.Thread(target=preload_voices, name="tts-preload", daemon=True).start()
+        # In the background, so that the server accepts connections while the voices load;
+        # then each voice imported or enabled later, as it is.
+        keep_voices_loaded()
 
 
 def largest_frame() -> int:

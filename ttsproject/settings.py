@@ -296,8 +296,10 @@ else:
 # Synthesis workers inside the web process, on threads of their own. On by default without
 # Redis (nobody else could serve the in-memory layer); with Redis, `synthesis_worker` does it.
 TTS_EMBEDDED_WORKERS = env_bool("TTS_EMBEDDED_WORKERS", not REDIS_URL)
-# Load every enabled voice when the process starts, rather than on its first request.
+# Load every enabled voice when the process starts, rather than on its first request, and each
+# voice imported or enabled later within TTS_VOICE_CHECK_SECONDS (synthesis/voice_loading.py).
 TTS_PRELOAD_VOICES = env_bool("TTS_PRELOAD_VOICES", True)
+TTS_VOICE_CHECK_SECONDS = env_float("TTS_VOICE_CHECK_SECONDS", 2.0, 0.1)
 # How many chunks this process synthesizes at once (embedded workers, or a synthesis_worker).
 TTS_SYNTHESIS_THREADS = env_int("TTS_SYNTHESIS_THREADS", 2, 1)
 # Extra threads that start an urgent sentence (a new request's first one) at once when the

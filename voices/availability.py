@@ -7,8 +7,8 @@ Two checks, both cheap enough for every lookup:
   used; loading the model to be sure would take a second and its memory, so the size stands in
   for a truncated or replaced model.
 - its load: a model can pass those checks and still fail to load (damaged inside, same size).
-  `preload_voices` records such a failure here, in this process, for the file as it was then,
-  so that a file put right gets another chance.
+  The voice loader (synthesis/voice_loading.py) records such a failure here, in this
+  process, for the file as it was then, so that a file put right gets another chance.
 """
 
 from __future__ import annotations

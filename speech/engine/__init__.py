@@ -12,7 +12,14 @@ from .audio import (
     wav_bytes,
 )
 from .base import Engine, Interrupt, PhonemeChecker, SpokenSentence, SynthesisOptions
-from .registry import ENGINES, UnknownEngine, load_engine, phoneme_checker, release_memory
+from .registry import (
+    ENGINES,
+    UnknownEngine,
+    load_engine,
+    phoneme_checker,
+    release_memory,
+    unload_model,
+)
 from .words import WordTiming
 
 __all__ = [
@@ -33,5 +40,6 @@ __all__ = [
     "release_memory",
     "resample",
     "streaming_wav_header",
+    "unload_model",
     "wav_bytes",
 ]

@@ -49,7 +49,8 @@ def keep_memory(megabytes: float | None) -> None:
 
 
 def note_loaded() -> None:
-    """A voice has loaded: the process's size now is what the budget is counted from."""
+    """A voice has loaded, or been let go: the process's size now is what the budget is
+    counted from."""
     global _baseline
     _baseline = resident_bytes()
 

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from . import arena
 from .base import Engine, PhonemeChecker
 from .piper import PiperEngine
 from .units import DEFAULT_UNIT_PHONEMES
@@ -50,8 +51,13 @@ def engine_kind(kind: str) -> EngineKind:
         raise UnknownEngine(kind) from None
 
 
-_engines: dict[tuple[str, str, str, int, int], Engine] = {}
+EngineKey = tuple[str, str, str, int, int]
+
+_engines: dict[EngineKey, Engine] = {}
+# Guards _engines and _loading, never held while a model loads.
 _engines_lock = threading.Lock()
+# One lock per engine being loaded, so that two threads asking for it load it once.
+_loading: dict[EngineKey, threading.Lock] = {}
 
 
 def load_engine(
@@ -73,12 +79,36 @@ def load_engine(
     key = (kind, model_path, config_path, threads, max_unit_phonemes)
     with _engines_lock:
         engine = _engines.get(key)
+        if engine is not None:
+            return engine
+        loading = _loading.setdefault(key, threading.Lock())
+    # A load takes about a second: the voices already loaded must not wait for it.
+    with loading:
+        with _engines_lock:
+            engine = _engines.get(key)
         if engine is None:
             engine = engine_class.load(
                 model_path, config_path, threads, aligned_dir, max_unit_phonemes
             )
-            _engines[key] = engine
+            with _engines_lock:
+                _engines[key] = engine
+                _loading.pop(key, None)
         return engine
+
+
+def unload_model(model_path: str) -> bool:
+    """Let go of this process's engines for a model file; whether it had any.
+
+    A synthesis running with one keeps it until it ends; the next load reads the file afresh.
+    """
+    with _engines_lock:
+        keys = [key for key in _engines if key[1] == model_path]
+        for key in keys:
+            del _engines[key]
+    if keys:
+        trim_heap()
+        arena.note_loaded()  # the process's size without it is what runs' budget counts from
+    return bool(keys)
 
 
 def release_memory() -> None:

@@ -25,8 +25,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from synthesis.embedded import serve_worker_channel
 from synthesis.heartbeat import forget, start_heartbeat_thread, worker_name
+from synthesis.voice_loading import keep_voices_loaded, preload_voices
 from synthesis.worker_metrics import serve_metrics
-from synthesis.workers import preload_voices
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class Command(BaseCommand):
         if settings.TTS_PRELOAD_VOICES:
             # Before reporting in: a ready worker is a warm one.
             preload_voices()
+            keep_voices_loaded()  # and each voice imported or enabled later, as it is
         heartbeat = start_heartbeat_thread(worker_name())
         logger.info(
             "Synthesis worker %s listening, %d chunks at a time", worker_name(), worker_slots()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from voices.availability import model_problem
@@ -49,6 +50,7 @@ class Command(BaseCommand):
             self.stdout.write("No voices found.")
             return
         failures = 0
+        imported = False
         for source, origin, files in found:
             try:
                 model = import_voice(files.resolved(), source, origin)
@@ -60,6 +62,10 @@ class Command(BaseCommand):
                 continue
             voice_ids = ", ".join(model.voices.values_list("voice_id", flat=True))
             self.stdout.write(f"Imported {model.name} ({model.language}): voices {voice_ids}")
+            imported = True
+        if imported and settings.TTS_PRELOAD_VOICES:
+            seconds = settings.TTS_VOICE_CHECK_SECONDS
+            self.stdout.write(f"Servers already running load new voices within {seconds:g} s.")
         if failures:
             message = f"{failures} of {len(found)} voices could not be imported (above)."
             self.stderr.write(self.style.WARNING(message))
