@@ -5,17 +5,20 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from protocol import CloseCode, ErrorCode
 from protocol.messages import DEFAULT_SAMPLE_RATE, MAX_SPEED, MIN_SPEED
 from speech.engine import SAMPLE_RATES
 from speech.text import script
+from voices.bundled import SMALLEST_DEFAULT_VOICES
 from voices.forms import PreviewForm
 from voices.lexicon import aget_lexicon
 
+from .doc_pages import DOC_PAGES, read_doc
 from .workers import synthesize_wav
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,35 @@ def page_protocol() -> dict[str, Any]:
     return {
         "close_codes": {code.name: code.value for code in CloseCode},
         "error_codes": {code.name: code.value for code in ErrorCode},
+        # The page preselects the voice that answers to these names: the one Smallest's
+        # clients (and pipecat) get when they name none, the bundled voice unless an operator
+        # moved the aliases. Alphabetical order would pick whichever voice was imported as
+        # "amy".
+        "default_voice_names": SMALLEST_DEFAULT_VOICES.split(),
     }
+
+
+def doc_page(request: HttpRequest, name: str) -> HttpResponse:
+    """One of the client docs (docs/<name>.md, DOC_PAGES only) as a page."""
+    doc = read_doc(name)
+    if doc is None:
+        raise Http404("There is no such doc.")
+    return render(
+        request,
+        "doc_page.html",
+        {
+            "name": name,
+            "title": doc.title,
+            # Safe: the renderer escapes every piece of the file's text (synthesis/doc_pages.py).
+            "body": mark_safe(doc.body),
+            "contents": [
+                (heading.anchor, mark_safe(heading.html))
+                for heading in doc.headings
+                if heading.level == 2
+            ],
+            "pages": DOC_PAGES.items(),
+        },
+    )
 
 
 @require_POST

@@ -61,6 +61,10 @@ def test_a_visitor_is_asked_for_a_key_and_a_good_one_speaks(server, tmp_path):
         page.dispatch_event("#api-key", "change")
         page.evaluate("window.ttsDemo.errors = []")
         speak_and_wait(page)
+        # The client code reads its key from the environment, never from the page.
+        for language in ("python", "javascript", "curl"):
+            code = page.text_content(f"#snippet-{language}")
+            assert "TTS_API_KEY" in code and key not in code
         # The key stays in this tab across a reload, and nowhere else.
         page.reload()
         assert page.input_value("#api-key") == key

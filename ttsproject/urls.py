@@ -15,11 +15,12 @@ from synthesis.http_api import (
     waves_tts_live,
 )
 from synthesis.metrics_view import metrics_view
-from synthesis.views import demo_page, preview_voice
+from synthesis.views import demo_page, doc_page, preview_voice
 from voices.views import voice_list
 
 urlpatterns = [
     path("", demo_page, name="index"),
+    path("docs/<slug:name>/", doc_page, name="doc-page"),
     path("api/voices/", voice_list, name="voice-list"),
     path("api/page-token/", page_token, name="page-token"),
     path("healthz", healthz, name="healthz"),
