@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import soxr
 import websockets
+from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
-from .clients import recognized
+from .clients import assert_speaks, recognized
 from .servers import ROOT, Deployment
 
 README = ROOT / "README.md"
@@ -112,3 +113,14 @@ def test_say_with_a_voice_that_does_not_exist_says_which_would(tmp_path):
     with pytest.raises(CommandError, match="did you mean 'joe'"):
         call_command("say", "Hello.", "--voice", "Joe", "-o", output)
     assert not output.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_say_leaves_this_processs_own_channel_layer_and_workers_alone(connect):
+    """`say` runs on an event loop of its own. Had it started workers on this process's layer,
+    a second listener on the worker channel, the in-memory layer would have lost track of the
+    first one's, and this process's sockets would get no audio."""
+    socket = await connect()
+    await assert_speaks(socket)
+    await sync_to_async(call_command)("say", "Hello.", "-o", "/dev/null", stdout=io.StringIO())
+    await assert_speaks(socket)

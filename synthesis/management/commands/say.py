@@ -3,8 +3,8 @@
     python manage.py say "Hello there." [-o say.wav] [--voice joe] [--speed 1.0]
 
 The text goes the way a request's goes (the voice lookup, text normalization, chunking, the
-synthesis workers, here in this process), so the file sounds as a client would hear it. With
-REDIS_URL it is spoken by the synthesis_worker processes, which must be running.
+synthesis workers), so the file sounds as a client would hear it. It is all done here, in this
+process, with REDIS_URL too: no server or worker needs to be running.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from access import guard
 from protocol import ClientError
-from synthesis.embedded import ensure_embedded_workers
+from synthesis.embedded import serve_worker_channel
 from synthesis.events import Audio, Complete, Failed
 from synthesis.http_session import HttpSpeech, Queued
 from synthesis.session import Session
@@ -80,9 +81,18 @@ def first_voice() -> str:
 
 async def speak(text: str, voice: str, speed: float) -> bytes:
     """The 16-bit PCM of `text` at SAMPLE_RATE, or CommandError saying why there is none."""
-    ensure_embedded_workers()
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    # A channel layer and workers of its own, here, whatever CHANNEL_LAYERS says: the command
+    # needs no running server or worker, and leaves the process's own layer alone.
+    layer = InMemoryChannelLayer()
+    workers = asyncio.create_task(serve_worker_channel(layer, settings.TTS_WORKER_CAPACITY))
+    try:
+        return await speak_through(layer, text, voice, speed)
+    finally:
+        workers.cancel()
+        await asyncio.gather(workers, return_exceptions=True)
+
+
+async def speak_through(layer: InMemoryChannelLayer, text: str, voice: str, speed: float) -> bytes:
     reply = await layer.new_channel()
 
     async def never_revoked() -> None:
