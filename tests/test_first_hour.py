@@ -63,7 +63,7 @@ def test_the_readme_example_speaks_on_any_port_with_the_key_from_the_environment
     assert status == 0, errors
     assert written is not None
     heard = words_in_wav(written)
-    assert {"there", "your", "own"} <= set(heard), heard
+    assert {"this", "your", "own"} <= set(heard), heard
 
 
 @pytest.mark.e2e
@@ -104,7 +104,7 @@ def test_say_writes_the_text_spoken_to_a_wav_file(tmp_path):
                  stdout=printed)  # fmt: skip
     assert printed.getvalue().startswith(f"Wrote {output}: ")
     heard = words_in_wav(output)
-    assert {"there", "your", "own"} <= set(heard), heard
+    assert {"this", "your", "own"} <= set(heard), heard
 
 
 @pytest.mark.django_db(transaction=True)
