@@ -1,19 +1,19 @@
-"""Prometheus metrics of the speaking path, and `/metrics`, which is never public.
+"""Prometheus metrics of the speaking path, counted where things happen, and the middleware
+that counts HTTP requests.
 
-With TTS_METRICS_TOKEN set, a scraper sends it as `Authorization: Bearer <token>`; unset, only
-a signed-in staff user can read the page. The metrics are this process's: a
-`synthesis_worker` process serves its own (worker_metrics.py; docs/operations.md, "Metrics").
+They are this process's: a web process serves them at `/metrics` (metrics_view.py), a
+`synthesis_worker` on a port of its own (worker_metrics.py); docs/operations.md, "Metrics".
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sized
 from typing import Any, Protocol
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
@@ -199,7 +199,7 @@ def count_http_requests(
     get_response: Callable[[HttpRequest], Any],
 ) -> Callable[[HttpRequest], Any]:
     """Count every HTTP request Django answers in tts_http_requests_total (outermost)."""
-    if asyncio.iscoroutinefunction(get_response):
+    if iscoroutinefunction(get_response):
 
         async def counted_async(request: HttpRequest) -> HttpResponseBase:
             response = await get_response(request)
