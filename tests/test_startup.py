@@ -102,6 +102,10 @@ def test_serve_preloads_the_voices_and_drains_on_sigterm_closing_with_1001(tmp_p
         assert wait_for(lambda: running.get("/readyz")[1]["checks"]["voices"] == degraded, 60), (
             running.get("/readyz")
         )
+        # Once it listens, it says where the demo is and what to do first.
+        printed = (tmp_path / "serve.log").read_text()
+        assert f"Demo page      http://127.0.0.1:{port}/" in printed
+        assert "createsuperuser" in printed  # there is no admin user yet
 
         async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/tts/") as ws:

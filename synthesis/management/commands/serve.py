@@ -181,6 +181,7 @@ class Command(BaseCommand):
                 return daphne.process.returncode or 1
             if welcome and listening(address):
                 self.stdout.write(welcome)
+                self.stdout.flush()  # a log file or a pipe would hold it back otherwise
                 welcome = ""
             now = time.monotonic()
             for worker in workers:
