@@ -117,8 +117,8 @@ async def speak_through(layer: InMemoryChannelLayer, text: str, voice: str, spee
                 pcm += event.audio
             elif isinstance(event, Failed):
                 raise CommandError(f"{event.error.code}: {event.error.message}")
-            elif not isinstance(event, Complete):
-                raise CommandError(f"The request ended without its audio: {event}")
+            elif event.final and not isinstance(event, Complete):
+                raise CommandError(f"The request ended before its audio did: {event}")
     except ClientError as error:
         raise CommandError(f"{error.code}: {error.message}") from None
     finally:
