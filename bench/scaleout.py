@@ -5,12 +5,12 @@ Run from the project root, with Redis on 127.0.0.1:6379 (database 12 is flushed)
     .venv/bin/python bench/scaleout.py [--runs 10] [--rounds 2] [--json FILE]
 
 Three deployments are started in turn with `manage.py serve` on a fresh data directory: the
-embedded mode (no Redis), then Redis with one and with two `runworker` processes. Each gets the
-same warm-up, then `--runs` sequential requests of the paragraph (TTFA), then `--rounds`
-rounds of 4 clients sending the long text at once (throughput: audio seconds delivered per wall
-second). TTS_* variables in the environment reach the servers, e.g.
-TTS_FIRST_CHUNK_ENGINE_THREADS=1 keeps each worker process on one core. docs/benchmarks.md
-records a run.
+embedded mode (no Redis), then Redis with one and with two `synthesis_worker` processes
+(`serve --workers N`). Each gets the same warm-up, then `--runs` sequential requests of the
+paragraph (TTFA), then `--rounds` rounds of 4 clients sending the long text at once
+(throughput: audio seconds delivered per wall second). TTS_* variables in the environment
+reach the servers, e.g. TTS_FIRST_CHUNK_ENGINE_THREADS=1 keeps each worker process on one
+core. docs/benchmarks.md records a run.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ per second of speech on en_US-joe-medium (docs/security.md), and nothing else bo
 sentence: readings (an SSML alias, a long number read digit by digit, a lexicon phrase) are
 never cut by the chunker, and a run of words without punctuation is one sentence to espeak-ng.
 So every sentence is cut here, after it is turned into phonemes and before the model sees it,
-into units of at most a few seconds of speech: at the last clause mark that fits, else at the
-last space, and inside a word only when a word alone is longer than a unit.
+into units of at most a few seconds of speech: at the last clause mark that fits, else after
+the last stressed word, else at the last space, and inside a word only when a word alone is
+longer than a unit.
 """
 
 from __future__ import annotations
