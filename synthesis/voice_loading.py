@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from speech.engine import SynthesisOptions, unload_model
+from ttsproject.database import with_fresh_connection
 from voices.availability import file_problem, forget_load_failure, record_load_failure
 from voices.models import Voice, VoiceModel
 
@@ -67,17 +68,12 @@ def _by_name(model: ModelFiles) -> str:
 
 def enabled_models() -> set[ModelFiles]:
     """The models that enabled voices use, as the database has them now (blocking)."""
-    # As Django does around a request: drop a connection that broke or outlived CONN_MAX_AGE.
-    close_old_connections()
-    try:
-        rows = (
-            VoiceModel.objects.filter(voices__enabled=True)
-            .distinct()
-            .values_list("name", "engine", "model_path", "config_path", "file_size", "sha256")
-        )
-        return {ModelFiles(*row) for row in rows}
-    finally:
-        close_old_connections()
+    rows = (
+        VoiceModel.objects.filter(voices__enabled=True)
+        .distinct()
+        .values_list("name", "engine", "model_path", "config_path", "file_size", "sha256")
+    )
+    return {ModelFiles(*row) for row in rows}
 
 
 class VoiceLoader:
@@ -98,7 +94,7 @@ class VoiceLoader:
         no enabled voice uses any more (blocking). A database that fails is tried next time."""
         with self.checking:
             try:
-                wanted = enabled_models()
+                wanted = with_fresh_connection(enabled_models)
             except Exception:
                 if not self.database_failing:
                     logger.warning(

@@ -31,8 +31,9 @@ DATABASE_THREADS = 4
 _pool = ThreadPoolExecutor(DATABASE_THREADS, thread_name_prefix="tts-database")
 
 
-def _with_fresh_connection(function: Callable[..., T], *args: Any) -> T:
-    # As Django does around a request: drop a connection that broke or outlived CONN_MAX_AGE.
+def with_fresh_connection(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` between the connection clean-ups Django does around a request: a
+    connection that broke or outlived CONN_MAX_AGE is dropped (for threads of our own)."""
     close_old_connections()
     try:
         return function(*args)
@@ -44,7 +45,7 @@ async def in_database_thread(function: Callable[..., T], *args: Any) -> T:
     """Run the blocking database call `function(*args)` on the database threads."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(
-        _pool, functools.partial(_with_fresh_connection, function, *args)
+        _pool, functools.partial(with_fresh_connection, function, *args)
     )
 
 
