@@ -47,9 +47,15 @@ def missing_after() -> int:
 
 
 def beat(worker: str) -> None:
-    """Record that `worker` is alive (blocking: a Redis round trip at most)."""
+    """Record that `worker` is alive (blocking: a Redis round trip at most), and count it in
+    the metrics, written or failed."""
     stamp = {"worker": worker, "at": time.time()}
-    cache.set_many({HEARTBEAT_KEY: stamp, ALIVE_KEY_PREFIX + worker: stamp}, missing_after())
+    try:
+        cache.set_many({HEARTBEAT_KEY: stamp, ALIVE_KEY_PREFIX + worker: stamp}, missing_after())
+    except Exception:
+        metrics.heartbeat_written(False)
+        raise
+    metrics.heartbeat_written(True)
 
 
 def forget(worker: str) -> None:
@@ -77,10 +83,7 @@ async def heartbeat_forever(worker: str, alive: Callable[[], bool]) -> None:
         try:
             await sync_to_async(beat, thread_sensitive=False)(worker)
         except Exception:
-            metrics.heartbeat_written(False)
             logger.warning("Could not write the worker heartbeat", exc_info=True)
-        else:
-            metrics.heartbeat_written(True)
         await asyncio.sleep(settings.TTS_HEARTBEAT_SECONDS)
 
 
@@ -94,10 +97,7 @@ def start_heartbeat_thread(worker: str) -> threading.Event:
             try:
                 beat(worker)
             except Exception:
-                metrics.heartbeat_written(False)
                 logger.warning("Could not write the worker heartbeat", exc_info=True)
-            else:
-                metrics.heartbeat_written(True)
             stop.wait(settings.TTS_HEARTBEAT_SECONDS)
 
     threading.Thread(target=run, name="tts-heartbeat", daemon=True).start()
