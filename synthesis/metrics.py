@@ -216,6 +216,10 @@ def count_http_requests(
     return counted
 
 
+# What a scraper without the token is told, by /metrics and by a worker's metrics port.
+TOKEN_WANTED = "Send the metrics token as 'Authorization: Bearer <token>'.\n"
+
+
 def token_sent(authorization: str) -> bool:
     """Whether an Authorization header carries TTS_METRICS_TOKEN (False while it is unset)."""
     token = settings.TTS_METRICS_TOKEN

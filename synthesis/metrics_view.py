@@ -33,7 +33,7 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
     if settings.TTS_METRICS_TOKEN:
         if not metrics.token_sent(request.headers.get("Authorization", "")):
             return HttpResponse(
-                "Send the metrics token as 'Authorization: Bearer <token>'.\n",
+                metrics.TOKEN_WANTED,
                 status=401,
                 content_type="text/plain",
                 headers={"WWW-Authenticate": "Bearer"},

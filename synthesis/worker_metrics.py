@@ -40,7 +40,7 @@ def guarded(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes
             "401 Unauthorized",
             [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Bearer")],
         )
-        return [b"Send the metrics token as 'Authorization: Bearer <token>'.\n"]
+        return [metrics.TOKEN_WANTED.encode()]
 
     return answer
 
