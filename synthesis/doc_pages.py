@@ -9,6 +9,7 @@ supported") that must show as written, not vanish into the page as tags.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable
@@ -42,8 +43,13 @@ class RenderedDoc:
 
 def read_doc(name: str) -> RenderedDoc | None:
     """The doc called `name` as HTML, or None when it is not one of `DOC_PAGES`."""
-    if name not in DOC_PAGES:
-        return None
+    return _rendered(name) if name in DOC_PAGES else None
+
+
+# The files are part of the release: each is read and rendered once per process, not on every
+# request on the thread that Django's sync views share. Only DOC_PAGES' names reach it.
+@functools.cache
+def _rendered(name: str) -> RenderedDoc:
     text = (DOCS_DIR / f"{name}.md").read_text(encoding="utf-8")
     return render_markdown(text, link_doc=_doc_link)
 
