@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from channels.layers import BaseChannelLayer
-
     from protocol.messages import SynthesisRequest
     from voices.lookup import VoiceSettings
 
@@ -203,3 +204,42 @@ async def receive_riding_out(
         if pause != LAYER_RETRY_FIRST:
             logger.info("Channel layer available again")
         return message
+
+
+async def jobs_waiting(channel: str) -> int:
+    """How many messages wait on `channel` of the channel layer (in memory or Redis)."""
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS must be configured"
+    if isinstance(layer, InMemoryChannelLayer):
+        queue = layer.channels.get(channel)
+        return 0 if queue is None else queue.qsize()
+    # channels_redis keeps a channel's messages in a sorted set on each Redis server, scored
+    # by when they were sent; those older than the layer's expiry are as good as gone.
+    redis_layer: Any = layer
+    fresh_since = time.time() - redis_layer.expiry
+    waiting = 0
+    for index in range(redis_layer.ring_size):
+        connection = redis_layer.connection(index)
+        waiting += await connection.zcount(redis_layer.prefix + channel, fresh_since, "+inf")
+    return waiting
+
+
+async def oldest_waiting(layer: BaseChannelLayer, channel: str) -> float:
+    """When (time.time()) the oldest message still on `channel` of the Redis layer was sent;
+    +inf when none is there.
+
+    A message a receiver has taken but not finished taking counts as still there: channels_redis
+    keeps it in a second sorted set ("$inflight") until the receiver has it, and puts it back on
+    the channel if the receiver died meanwhile. So a message sent before this time and not on
+    the channel was handed to some receiver.
+    """
+    redis_layer: Any = layer
+    key = redis_layer.prefix + channel
+    oldest = math.inf
+    for index in range(redis_layer.ring_size):
+        connection = redis_layer.connection(index)
+        for queue in (key, key + "$inflight"):
+            first = await connection.zrange(queue, 0, 0, withscores=True)
+            if first:
+                oldest = min(oldest, float(first[0][1]))
+    return oldest

@@ -62,7 +62,8 @@ HTTP_REQUESTS = Counter(
 )
 RESENDS = Counter(
     "tts_resends",
-    "Chunks sent to the workers again: no audio for a deadline (stalled), or a worker gone.",
+    "Chunks sent to the workers again: no audio for a deadline (stalled), a worker gone, or "
+    "taken by a worker that died before saying so (taken_unheard).",
     ["reason"],
 )
 # The worker side: what the synthesis threads of this process did. Their ratio over a window,

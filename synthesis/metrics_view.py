@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Awaitable
-from typing import Any
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import metrics
 from .heartbeat import heartbeat_age
-from .messages import WORKER_CHANNEL
+from .messages import WORKER_CHANNEL, jobs_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -65,21 +62,3 @@ async def _read(reading: Awaitable[float]) -> float:
     except Exception:
         logger.warning("Could not read a number for /metrics", exc_info=True)
         return math.nan
-
-
-async def jobs_waiting(channel: str) -> int:
-    """How many messages wait on `channel` of the channel layer (in memory or Redis)."""
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS must be configured"
-    if isinstance(layer, InMemoryChannelLayer):
-        queue = layer.channels.get(channel)
-        return 0 if queue is None else queue.qsize()
-    # channels_redis keeps a channel's messages in a sorted set on each Redis server, scored
-    # by when they were sent; those older than the layer's expiry are as good as gone.
-    redis_layer: Any = layer
-    fresh_since = time.time() - redis_layer.expiry
-    waiting = 0
-    for index in range(redis_layer.ring_size):
-        connection = redis_layer.connection(index)
-        waiting += await connection.zcount(redis_layer.prefix + channel, fresh_since, "+inf")
-    return waiting

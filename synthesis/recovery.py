@@ -6,7 +6,9 @@ out of memory, its machine gone). Two clocks find such chunks:
 - every request has a deadline, restarted by each step forward (TTS_CHUNK_DEADLINE, plus the
   audio its client has not played yet): when it passes, the chunks out are sent again;
 - in the scale-out mode a worker process says which chunks it holds (tts.taken), and if it
-  stops beating (heartbeat.py) they are sent again at once, a few seconds after it died.
+  stops beating (heartbeat.py) they are sent again at once, a few seconds after it died. A
+  chunk no worker has spoken of for as long, and that is no longer on the worker channel, was
+  taken by a worker killed before it could say so: it is sent again too.
 
 A re-sent chunk may reach any worker; if the first copy was only slow, whichever answer comes
 first is used and the other is ignored as a duplicate (streams.py).
@@ -16,21 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
+from channels.layers import BaseChannelLayer
 from django.conf import settings
 
 from protocol import ErrorCode
 
 from . import metrics
-from .heartbeat import workers_alive
+from .heartbeat import missing_after, workers_alive
+from .messages import WORKER_CHANNEL, oldest_waiting
 from .streams import RequestStream
 
 if TYPE_CHECKING:
     from .session import Session
 
 logger = logging.getLogger(__name__)
+
+# The last look at the worker channel of a channel layer: when (time.time()), and when the
+# oldest message on it was sent.
+_last_look: dict[BaseChannelLayer, tuple[float, float]] = {}
 
 
 class Recovery:
@@ -115,40 +124,92 @@ class Recovery:
             )
 
     async def check_workers(self) -> None:
-        """Send again, at once, the chunks held by a worker that stopped beating.
+        """Send again, at once, the chunks held by a worker that stopped beating, and those a
+        worker took and died with before it could say so.
 
-        It is missed after three heartbeats, instead of after a whole deadline. Each chunk is
-        sent again once; a worker that was only cut off from Redis may still answer.
+        Either is found within three heartbeats, instead of after a whole deadline. Each chunk
+        is sent again once; a worker that was only cut off from Redis may still answer.
         """
         self.workers_timer = None
         session = self.session
         held: dict[str, list[tuple[RequestStream, int]]] = {}
+        unheard: list[tuple[RequestStream, int]] = []
         for stream in session.requests.values():
             for index, worker in list(stream.held_by.items()):
                 if index < stream.next_deliver or index in stream.resent:
                     del stream.held_by[index]  # delivered, or sent again already
                 else:
                     held.setdefault(worker, []).append((stream, index))
-        if not held:
+            unheard.extend((stream, index) for index in stream.unheard_chunks())
+        if not held and not unheard:
             return
+        silent_since = time.time() - missing_after()
+        silent = [
+            (stream, index) for stream, index in unheard if stream.sent_at[index] < silent_since
+        ]
         try:
-            alive = await workers_alive(held)
+            lost = await self.lost_with_workers(held) + await self.taken_unheard(silent)
         except Exception:
-            logger.warning("Could not look up the workers' heartbeats", exc_info=True)
-            alive = set(held)  # the deadline still catches a lost chunk
-        for worker in held.keys() - alive:
-            for stream, index in held[worker]:
-                if not session.current(stream) or index in stream.resent:
-                    continue
-                logger.warning(
-                    "Request %s: worker %s is gone; sending chunk %d again",
-                    stream.request_id,
-                    worker,
-                    index,
-                )
-                stream.resent.add(index)
-                metrics.RESENDS.labels("worker_gone").inc()
-                if not await session.send_chunk(stream, index, time.time()):
-                    break  # the request has ended
-                self.restart_deadline(stream)
+            logger.warning("Could not look for chunks lost with a worker", exc_info=True)
+            lost = []  # the deadline still catches a lost chunk
+        for stream, index, worker in lost:
+            if not session.current(stream) or index in stream.resent:
+                continue
+            if not worker and index in stream.heard:
+                continue  # a worker spoke of it while the channel was looked at
+            await self.send_again(stream, index, worker)
         self.watch_workers()
+
+    @staticmethod
+    async def lost_with_workers(
+        held: dict[str, list[tuple[RequestStream, int]]],
+    ) -> list[tuple[RequestStream, int, str]]:
+        """The held chunks whose workers stopped beating."""
+        if not held:
+            return []
+        alive = await workers_alive(held)
+        return [
+            (stream, index, worker)
+            for worker in held.keys() - alive
+            for stream, index in held[worker]
+        ]
+
+    async def taken_unheard(
+        self, silent: list[tuple[RequestStream, int]]
+    ) -> list[tuple[RequestStream, int, str]]:
+        """Of chunks no worker spoke of for three heartbeats, those no longer on the worker
+        channel: the worker that took one died before it could say so (a live one says so
+        within milliseconds)."""
+        if not silent:
+            return []
+        global _last_look
+        layer = self.session.layer
+        looked_at, oldest = _last_look.get(layer, (-math.inf, math.inf))
+        # The sessions of a process share one look per heartbeat, however many chunks wait.
+        # It holds for chunks sent before it, as these were (three heartbeats ago).
+        if time.time() - looked_at > settings.TTS_HEARTBEAT_SECONDS:
+            looked_at = time.time()
+            oldest = await oldest_waiting(layer, WORKER_CHANNEL)
+            _last_look = {layer: (looked_at, oldest)}
+        return [(stream, index, "") for stream, index in silent if stream.sent_at[index] < oldest]
+
+    async def send_again(self, stream: RequestStream, index: int, worker: str) -> None:
+        """Send chunk `index`, lost with `worker` (or with one that never spoke: ""), again."""
+        if worker:
+            logger.warning(
+                "Request %s: worker %s is gone; sending chunk %d again",
+                stream.request_id,
+                worker,
+                index,
+            )
+        else:
+            logger.warning(
+                "Request %s: chunk %d left the worker channel, and no worker said it took it "
+                "(it died at once); sending it again",
+                stream.request_id,
+                index,
+            )
+        stream.resent.add(index)
+        metrics.RESENDS.labels("worker_gone" if worker else "taken_unheard").inc()
+        if await self.session.send_chunk(stream, index, time.time()):
+            self.restart_deadline(stream)

@@ -333,6 +333,9 @@ class Session:
         else:
             if sent and self.current(stream):  # not ended while the send awaited
                 load.dispatched(stream.token, index, due)
+                stream.sent_at.setdefault(index, time.time())
+                if settings.REDIS_URL:  # workers in other processes, which may die
+                    self.recovery.watch_workers()
             return sent
         await self.fail(stream, ErrorCode.SERVER_BUSY, problem)
         return False
@@ -345,6 +348,7 @@ class Session:
         if stream is None or stream.token != event["stream"]:
             return
         kind = event["type"]
+        stream.heard.add(event["index"])
         if kind == "tts.audio":
             await self.on_audio(stream, event)
         elif kind == "tts.started":

@@ -107,6 +107,10 @@ class RequestStream:
     begun: set[int] = field(default_factory=set)
     # The worker process holding each chunk, in the scale-out mode (tts.taken).
     held_by: dict[int, str] = field(default_factory=dict)
+    # When each chunk was first handed to the worker channel (time.time(), once it was there),
+    # and the chunks some worker has spoken of (taken, started, audio).
+    sent_at: dict[int, float] = field(default_factory=dict)
+    heard: set[int] = field(default_factory=set)
     # Whether the request already waited a deadline longer for busy workers.
     waited: bool = False
     # When each chunk's text was in hand (monotonic), and when a client playing what it was
@@ -157,6 +161,15 @@ class RequestStream:
     def in_flight_chunks(self) -> list[int]:
         """The chunks sent to the workers whose audio has not all come back."""
         return list(range(self.next_deliver, self.next_dispatch))
+
+    def unheard_chunks(self) -> list[int]:
+        """The chunks at the workers, sent once, that no worker has spoken of: they wait on the
+        worker channel, or a worker took them and died before it could say so."""
+        return [
+            index
+            for index in self.in_flight_chunks()
+            if index in self.sent_at and index not in self.heard and index not in self.resent
+        ]
 
     @property
     def in_flight(self) -> bool:

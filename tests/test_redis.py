@@ -443,6 +443,45 @@ def test_a_chunk_is_sent_again_at_once_only_if_a_worker_started_it(
         assert "the workers are busy, waiting on" in running.log(since=mark)
 
 
+def test_a_chunk_taken_by_a_worker_that_died_before_saying_so_is_sent_again_within_seconds(
+    tmp_path: Path, private_redis: Callable[[], RedisServer]
+) -> None:
+    """A worker killed between taking a chunk off Redis and saying so leaves no trace but the
+    chunk's absence from the channel: it is sent again within a few heartbeats, not after the
+    deadline. A chunk that waits on the channel for a free worker is not sent again."""
+    from channels_redis.core import RedisChannelLayer
+
+    deadline = 30
+    redis_url = private_redis().url
+    with deployment(
+        tmp_path,
+        warm_up=False,
+        REDIS_URL=redis_url,
+        TTS_CHUNK_DEADLINE=str(deadline),
+        TTS_HEARTBEAT_SECONDS="0.3",  # unheard for 1 s is lost
+    ) as running:
+
+        async def scenario() -> tuple[str, float]:
+            # The test is the only worker: it takes the chunk, and dies before it says so.
+            layer = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 60}])
+            async with running.websocket() as ws:
+                await send(ws, {"text": "Hello.", "voice_id": "joe"})
+                await asyncio.sleep(3)  # no worker yet: the chunk waits, unheard
+                first = await asyncio.wait_for(layer.receive("tts-synthesize"), 10)
+                taken = time.monotonic()
+                log_then = running.log()
+                again = await asyncio.wait_for(layer.receive("tts-synthesize"), deadline)
+                assert (again["stream"], again["index"]) == (first["stream"], first["index"])
+                return log_then, time.monotonic() - taken
+
+        log_then, after = asyncio.run(scenario())
+        log = running.log()
+    lost = "left the worker channel, and no worker said it took it"
+    assert lost not in log_then  # waiting three seconds on the channel is not lost
+    assert lost in log
+    assert after < deadline / 3, after
+
+
 def test_a_flood_that_fills_the_worker_channel_gets_server_busy_and_nothing_breaks(tmp_path):
     with deployment(
         tmp_path, warm_up=False, REDIS_URL=lonely_redis(), TTS_WORKER_CAPACITY="3"
