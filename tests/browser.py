@@ -35,16 +35,32 @@ def require_chromium() -> None:
 
 
 @contextlib.contextmanager
-def browser_page(url: str, screenshot: Path) -> Iterator[Any]:
-    """A fresh headless Chromium page at `url`; a screenshot of the end state is kept."""
+def chromium() -> Iterator[Any]:
+    """A headless Chromium (a Playwright Browser) for a module's pages; closed at the end.
+
+    Starting Chromium takes a second or two, so a module starts one, and each test opens a
+    page with cookies and storage of its own in it (browser_page).
+    """
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(url)
         try:
-            yield page
+            yield browser
         finally:
-            page.screenshot(path=str(screenshot), full_page=True)
             browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(browser: Any, url: str, screenshot: Path) -> Iterator[Any]:
+    """A fresh page at `url` in `browser`, as in a new profile (no cookies, no storage); a
+    screenshot of its end state is kept."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(screenshot), full_page=True)
+        context.close()

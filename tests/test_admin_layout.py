@@ -33,10 +33,10 @@ def server(keyed_server: Deployment) -> Deployment:
 
 
 @pytest.fixture(scope="module")
-def page(server: Deployment, tmp_path_factory: pytest.TempPathFactory):
+def page(server: Deployment, browser, tmp_path_factory: pytest.TempPathFactory):
     """One logged-in page at 1280 x 800 for the module's tests."""
     screenshot = tmp_path_factory.mktemp("admin-layout") / "admin.png"
-    with browser_page(f"{server.url}/admin/login/", screenshot) as page:
+    with browser_page(browser, f"{server.url}/admin/login/", screenshot) as page:
         page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
         page.fill("#id_username", "laptop")
         page.fill("#id_password", PASSWORD)

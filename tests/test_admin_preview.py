@@ -22,9 +22,9 @@ def server(open_server: Deployment) -> Deployment:
 
 
 @pytest.fixture
-def page(server: Deployment, tmp_path):
+def page(server: Deployment, browser, tmp_path):
     login = f"{server.url}/admin/login/?next=/admin/voices/voice/"
-    with browser_page(login, tmp_path / "preview.png") as page:
+    with browser_page(browser, login, tmp_path / "preview.png") as page:
         page.fill("#id_username", "op")
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")

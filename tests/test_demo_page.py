@@ -28,8 +28,8 @@ def server(open_server: Deployment) -> Deployment:
 
 
 @pytest.fixture
-def page(server: Deployment, tmp_path):
-    with browser_page(f"{server.url}/", tmp_path / "demo.png") as page:
+def page(server: Deployment, browser, tmp_path):
+    with browser_page(browser, f"{server.url}/", tmp_path / "demo.png") as page:
         page.wait_for_function("document.getElementById('voice').value === 'joe'")
         yield page
 
@@ -240,7 +240,11 @@ def test_words_light_up_in_order_as_they_are_heard(page):
 def test_ssml_is_shown_as_the_words_it_speaks(page):
     page.fill("#text", '<speak>Call <sub alias="the World Wide Web">WWW</sub> now.</speak>')
     page.click("#speak")
-    page.wait_for_function("document.getElementById('stop').disabled", timeout=30_000)
+    page.wait_for_function(
+        "window.ttsDemo.log.some(m => m.status === 'complete')"
+        " && document.getElementById('stop').disabled",
+        timeout=30_000,
+    )
     assert page.inner_text("#spoken") == "Call WWW now."
     assert [word["shown"] for word in demo(page, "highlights")] == ["Call", "WWW", "now"]
 

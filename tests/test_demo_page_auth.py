@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from .browser import browser_page, require_chromium
+from .browser import browser_page, chromium, require_chromium
 from .clients import speak
 from .servers import Deployment, wait_for
 
@@ -22,6 +24,14 @@ def server(keyed_server: Deployment) -> tuple[Deployment, str]:
     return keyed_server, keyed_server.create_api_key("demo page test")
 
 
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A Chromium of the test's own: while Playwright runs, its event loop counts as running,
+    and a test of this module after the page tests calls asyncio.run."""
+    with chromium() as own:
+        yield own
+
+
 def speak_and_wait(page) -> None:
     page.fill("#text", "Hello there, this page has a key.")
     page.click("#speak")
@@ -30,9 +40,11 @@ def speak_and_wait(page) -> None:
     assert page.evaluate("window.ttsDemo.errors") == []
 
 
-def test_a_logged_in_staff_user_speaks_without_a_key(server, tmp_path):
+def test_a_logged_in_staff_user_speaks_without_a_key(server, browser, tmp_path):
     running, _ = server
-    with browser_page(f"{running.url}/admin/login/?next=/", tmp_path / "staff.png") as page:
+    with browser_page(
+        browser, f"{running.url}/admin/login/?next=/", tmp_path / "staff.png"
+    ) as page:
         page.fill("#id_username", "operator")
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
@@ -43,9 +55,9 @@ def test_a_logged_in_staff_user_speaks_without_a_key(server, tmp_path):
         speak_and_wait(page)
 
 
-def test_a_visitor_is_asked_for_a_key_and_a_good_one_speaks(server, tmp_path):
+def test_a_visitor_is_asked_for_a_key_and_a_good_one_speaks(server, browser, tmp_path):
     running, key = server
-    with browser_page(f"{running.url}/", tmp_path / "visitor.png") as page:
+    with browser_page(browser, f"{running.url}/", tmp_path / "visitor.png") as page:
         page.wait_for_function("document.getElementById('voice').value === 'joe'")
         assert page.get_attribute("#speak-form", "data-auth") == "key"
         page.click("#speak")
