@@ -7,7 +7,9 @@ admin, in whatever process on whatever machine) is loaded and warmed, and one th
 voice uses any more is let go. The database is the one thing every process shares: in the
 embedded mode the cache and the channel layer are each process's own, so `import_voices` can
 reach a running server through nothing else. A voice saved in this process (the admin of an
-embedded server) wakes the thread at once.
+embedded server) wakes the thread at once. Each check also forgets this process's cached
+lookups of the voices that changed since the last (voices/freshness.py), so a voice disabled
+elsewhere is refused, and one imported is found, within the same few seconds.
 
 A load takes about a second of CPU, and runs on that thread: never on the event loop, nor on
 the thread Django's sync code shares, nor on a synthesis thread, which it would keep from
@@ -31,6 +33,7 @@ from django.db.models.signals import post_delete, post_save
 from speech.engine import SynthesisOptions, unload_model
 from ttsproject.database import with_fresh_connection
 from voices.availability import file_problem, forget_load_failure, record_load_failure
+from voices.freshness import Snapshot, forget_stale, snapshot
 from voices.models import Voice, VoiceModel
 
 from .workers import engine_threads, voice_engine
@@ -76,6 +79,11 @@ def enabled_models() -> set[ModelFiles]:
     return {ModelFiles(*row) for row in rows}
 
 
+def read_voices() -> tuple[set[ModelFiles], Snapshot]:
+    """The enabled voices' models, and a snapshot of the voices (blocking)."""
+    return enabled_models(), snapshot()
+
+
 class VoiceLoader:
     """The voice models this process has loaded, kept in step with the enabled voices."""
 
@@ -86,6 +94,9 @@ class VoiceLoader:
         # once; they are looked at again at each check, for files that are copied later.
         self.reported: dict[ModelFiles, str] = {}
         self.database_failing = False
+        # The voices as the last check saw them, to forget the cached lookups of those that
+        # changed since (voices/freshness.py).
+        self.voices: Snapshot | None = None
         self.checking = threading.Lock()
         self.wake = threading.Event()
 
@@ -94,7 +105,7 @@ class VoiceLoader:
         no enabled voice uses any more (blocking). A database that fails is tried next time."""
         with self.checking:
             try:
-                wanted = with_fresh_connection(enabled_models)
+                wanted, voices = with_fresh_connection(read_voices)
             except Exception:
                 if not self.database_failing:
                     logger.warning(
@@ -105,6 +116,11 @@ class VoiceLoader:
                 self.database_failing = True
                 return
             self.database_failing = False
+            if self.voices is not None:
+                forgotten = forget_stale(self.voices, voices)
+                if forgotten:
+                    logger.info("Voices changed: %s", ", ".join(sorted(forgotten)))
+            self.voices = voices
             load, let_go = changes(self.held, wanted)
             for model in let_go:
                 self.held.discard(model)

@@ -4,18 +4,21 @@ test_redis.py.)"""
 
 from __future__ import annotations
 
+import datetime
 import http.cookiejar
 import re
 import threading
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from speech.engine import arena, load_engine, registry, unload_model
 from synthesis.voice_loading import ModelFiles, changes
+from voices.freshness import Snapshot, stale_voices
 
 from .servers import Deployment, deployment, wait_for
 from .test_voice_availability import SECOND, copy_voice
@@ -41,6 +44,23 @@ def test_a_model_imported_again_with_other_files_is_let_go_and_loaded_anew():
     assert changes(held={before}, wanted={after}) == ([after], [before])
     moved = files("joe", folder="/mnt/voices")
     assert changes(held={before}, wanted={moved}) == ([moved], [before])
+
+
+def test_the_voices_whose_cached_lookups_went_stale_are_the_ones_that_changed():
+    monday, tuesday = datetime.datetime(2026, 11, 30), datetime.datetime(2026, 12, 1)
+    joe_files = ("piper", "/v/joe.onnx", "/v/joe.onnx.json", 1000, "a" * 64)
+    before = Snapshot(
+        voices={"joe": (monday, True, "", 1), "amy": (monday, True, "", 2)},
+        models={1: joe_files, 2: ("piper", "/v/amy.onnx", "/v/amy.onnx.json", 9, "b" * 64)},
+        pronunciations=(0, None),
+    )
+    assert stale_voices(before, before) == set()
+    disabled = replace(before, voices={**before.voices, "amy": (tuesday, False, "", 2)})
+    assert stale_voices(before, disabled) == {"amy"}
+    renamed = replace(before, voices={"joe": before.voices["joe"], "ann": (tuesday, True, "", 2)})
+    assert stale_voices(before, renamed) == {"amy", "ann"}
+    reimported = replace(before, models={**before.models, 1: (*joe_files[:4], "c" * 64)})
+    assert stale_voices(before, reimported) == {"joe"}
 
 
 class SlowEngine:
@@ -100,7 +120,11 @@ def logged(running: Deployment, line: str, since: int, seconds: float = 30) -> b
 
 @pytest.mark.e2e
 def test_a_voice_imported_by_another_process_is_loaded_before_its_first_request(tmp_path):
+    """And the server's cached lookups follow: a voice asked for before it was imported is
+    found once it is, and one disabled by another process is refused."""
     with deployment(tmp_path, TTS_VOICE_CHECK_SECONDS="1") as running:
+        too_soon = running.speak("Are you there?", voice_id="joe2")[-1]
+        assert too_soon["code"] == "voice_not_found", too_soon
         mark = running.log_mark()
         copy_voice(tmp_path / "folder")
         said = running.manage("import_voices", "--dir", str(tmp_path / "folder"))
@@ -119,6 +143,9 @@ def test_a_voice_imported_by_another_process_is_loaded_before_its_first_request(
             "v.enabled = False; v.save()",
         )
         assert logged(running, f"Let go of voice model {SECOND}: ", mark), running.log(mark)
+        gone = running.speak("Are you still there?", voice_id="joe2")[-1]
+        assert gone["code"] == "voice_not_found", gone
+        assert "There is no voice 'joe2'" in gone["message"]
         assert running.speak("Still here.")[-1]["status"] == "complete"  # joe
 
 
