@@ -24,6 +24,7 @@ from access import guard
 from protocol import ClientError, ErrorCode
 from protocol.messages import SynthesisRequest, parse_message
 
+from .draining import drain
 from .embedded import ensure_embedded_workers
 from .events import Audio, Event, Failed
 from .messages import receive_riding_out
@@ -80,7 +81,9 @@ class HttpSpeech:
         reply = await layer.new_channel()
         client = await guard.admit_request(scope, reply)
         outlet = Queued()
-        return cls(Session(outlet, layer, reply, client), outlet, layer, reply)
+        speech = cls(Session(outlet, layer, reply, client), outlet, layer, reply)
+        drain.responding(speech)  # a server told to stop first finishes what it was saying
+        return speech
 
     async def start(self, fields: dict[str, Any]) -> None:
         """Start speaking `fields` (a WebSocket message's), or raise ClientError saying why
@@ -140,12 +143,15 @@ class HttpSpeech:
         if self.closed:
             return
         self.closed = True
-        if self.replies is not None:
-            self.replies.cancel()
-            # Its end, whatever it was; a cancellation of this task still propagates.
-            await asyncio.gather(self.replies, return_exceptions=True)
-        await self.session.close()
-        await guard.release(self.session.client)
+        try:
+            if self.replies is not None:
+                self.replies.cancel()
+                # Its end, whatever it was; a cancellation of this task still propagates.
+                await asyncio.gather(self.replies, return_exceptions=True)
+            await self.session.close()
+            await guard.release(self.session.client)
+        finally:
+            drain.responded(self)
 
 
 def check_one_shot(message: SynthesisRequest) -> None:

@@ -1,17 +1,20 @@
 """A web process starts its background work when it is served, not when it is imported:
 `manage.py serve` loads the voices while it already accepts connections, and drains on
-SIGTERM; importing the application (as tests and management commands do) starts nothing."""
+SIGTERM (sockets and speech streamed over HTTP); importing the application (as tests and
+management commands do) starts nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,15 +110,39 @@ def test_serve_preloads_the_voices_and_drains_on_sigterm_closing_with_1001(tmp_p
         assert f"Demo page      http://127.0.0.1:{port}/" in printed
         assert "createsuperuser" in printed  # there is no admin user yet
 
-        async def speak_through_shutdown() -> tuple[list[dict], int | None, int]:
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/tts/") as ws:
-                text = " ".join(f"Sentence {n} of a reply still being spoken." for n in range(6))
-                return await speak_through_sigterm(serve, running, ws, text)
+        text = " ".join(f"Sentence {n} of a reply still being spoken." for n in range(6))
+        streaming = threading.Event()
 
-        messages, close_code, ready = asyncio.run(speak_through_shutdown())
+        def speak_over_http() -> bytes:
+            """Twice the text as OpenAI's client asks for it; it streams on past the socket's."""
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            body = {"model": "tts-1", "input": f"{text} {text}", "voice": "joe"}
+            connection.request(
+                "POST",
+                "/v1/audio/speech",
+                json.dumps({**body, "response_format": "pcm"}),
+                {"Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            audio = response.read(4800)
+            streaming.set()
+            return audio + response.read()  # IncompleteRead if it is cut off
+
+        async def speak_through_shutdown() -> tuple[list[dict], int | None, int, bytes]:
+            over_http = asyncio.ensure_future(asyncio.to_thread(speak_over_http))
+            assert await asyncio.to_thread(streaming.wait, 30)
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/tts/") as ws:
+                said = await speak_through_sigterm(serve, running, ws, text)
+            return (*said, await over_http)
+
+        messages, close_code, ready, pcm = asyncio.run(speak_through_shutdown())
         assert ready == 503
         assert messages[-1]["status"] == "complete", messages[-1]
         assert close_code == 1001
+        # The speech streamed over HTTP was written to its end before the process stopped.
+        heard = len(pcm) / 2 / 24000
+        assert heard == pytest.approx(2 * messages[-1]["data"]["audio_seconds"], rel=0.15)
         assert serve.wait(timeout=40) == 0
     finally:
         with contextlib.suppress(ProcessLookupError):  # serve and Daphne, if still running
