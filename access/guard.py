@@ -28,7 +28,7 @@ from django.utils import timezone
 from protocol import ClientError, CloseCode, ErrorCode
 from ttsproject.database import in_database_thread
 
-from .keys import find_key, looks_like_key, not_a_key, why_not_valid
+from .keys import key_or_refusal, looks_like_key, not_a_key
 from .models import APIKey, KeyUsage, OpenConnection
 from .tokens import looks_like_page_token, user_for_page_token
 
@@ -97,9 +97,14 @@ async def admit(
     """Check a new connection's key and take one of the key's connections, or raise Refused."""
     client = Client(channel_name, on_revoked)
     token = presented_token(scope)
+    refused_because: str | None = None  # why the key sent opens nothing, if it does not
     if token is not None:
         if looks_like_key(token):
-            client.key, admitted = await in_database_thread(admit_key_now, token, channel_name)
+            found, admitted = await in_database_thread(admit_key_now, token, channel_name)
+            if isinstance(found, str):
+                refused_because = found
+            else:
+                client.key = found
             if client.key is not None and not admitted:
                 raise Refused(
                     CloseCode.TOO_MANY_CONNECTIONS,
@@ -120,7 +125,7 @@ async def admit(
                     )
                 client.staff_user_id = user.pk
     if client.key is None and client.staff_user_id is None and settings.TTS_REQUIRE_API_KEY:
-        reason = await refusal_reason(scope, token)
+        reason = refused_because or refusal_reason(scope, token)
         raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason)
     if client.key is not None or client.staff_user_id is not None:
         client.refresher = asyncio.create_task(keep_connection_fresh(client))
@@ -132,10 +137,15 @@ async def admit_request(scope: dict[str, Any], channel_name: str) -> Client:
     its rate, usage and every limit on the request itself still apply."""
     client = Client(channel_name, _nothing, connected=False)
     token = presented_token(scope)
+    refused_because: str | None = None
     if token is not None and looks_like_key(token):
-        client.key = await in_database_thread(find_key, token)
+        found = await in_database_thread(key_or_refusal, token)
+        if isinstance(found, str):
+            refused_because = found
+        else:
+            client.key = found
     if client.key is None and settings.TTS_REQUIRE_API_KEY:
-        reason = await refusal_reason(scope, token)
+        reason = refused_because or refusal_reason(scope, token)
         raise Refused(CloseCode.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason)
     return client
 
@@ -144,8 +154,9 @@ async def _nothing() -> None:
     """A key revoked during an HTTP request: the request runs on (it started while valid)."""
 
 
-async def refusal_reason(scope: dict[str, Any], token: str | None) -> str:
-    """Why a client with `token` (None: it sent none) is refused, saying what to fix."""
+def refusal_reason(scope: dict[str, Any], token: str | None) -> str:
+    """Why a client with `token` (None: it sent none), which is no key, is refused, saying
+    what to fix. (Why something shaped like a key opens nothing: keys.key_or_refusal.)"""
     if token is None:
         if any(name.lower() == b"authorization" for name, _ in scope.get("headers", [])):
             return (
@@ -156,8 +167,6 @@ async def refusal_reason(scope: dict[str, Any], token: str | None) -> str:
             "An API key is required: send the header Authorization: Bearer <key>, "
             "or ?token=<key> from a browser."
         )
-    if looks_like_key(token):
-        return await in_database_thread(why_not_valid, token)
     if looks_like_page_token(token):
         return (
             "This demo page sign-in token has expired or its session has ended; log in again "
@@ -181,14 +190,14 @@ def stale_before() -> Any:
     return timezone.now() - timedelta(seconds=3 * settings.TTS_CONNECTION_REFRESH_SECONDS)
 
 
-def admit_key_now(token: str, channel_name: str) -> tuple[APIKey | None, bool]:
-    """The key `token` is (None if none holds), and whether it has room for a connection.
+def admit_key_now(token: str, channel_name: str) -> tuple[APIKey | str, bool]:
+    """The key `token` is (or why it opens nothing), and whether it has room for a connection.
 
     One trip to the database thread for both: a new connection waits for this.
     """
-    key = find_key(token)
-    if key is None:
-        return None, True
+    key = key_or_refusal(token)
+    if isinstance(key, str):
+        return key, True
     return key, take_connection_now(key, channel_name)
 
 

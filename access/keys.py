@@ -56,22 +56,9 @@ def looks_like_key(token: str) -> bool:
     return prefix_of(token) is not None
 
 
-def find_key(key: str) -> APIKey | None:
-    """The active key this string is, or None (unknown, wrong secret or revoked)."""
-    prefix = prefix_of(key)
-    if prefix is None:
-        return None
-    api_key = APIKey.objects.filter(prefix=prefix).first()
-    if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_key(key)):
-        return None
-    if not api_key.active:
-        return None
-    return api_key
-
-
-def why_not_valid(key: str) -> str:
-    """Why `key`, shaped like a key but opening nothing, is refused, in words that say what
-    to fix (blocking: one query). Only a sender of the whole key learns that it was revoked."""
+def key_or_refusal(key: str) -> APIKey | str:
+    """The active key this string is, or why it opens nothing, in words that say what to fix
+    (blocking: one query). Only a sender of the whole key learns that it was revoked."""
     prefix = prefix_of(key)
     if prefix is None:
         return not_a_key(key)
@@ -87,7 +74,9 @@ def why_not_valid(key: str) -> str:
             f"The rest of API key {named} is wrong: it was cut short or mistyped; copy the "
             "whole key again."
         )
-    return f"API key {named} has been revoked; make a new one (make key NAME=...)."
+    if not api_key.active:
+        return f"API key {named} has been revoked; make a new one (make key NAME=...)."
+    return api_key
 
 
 # What examples put where a key goes (`tts_...`, `<key>`), as they read without dots and brackets.
