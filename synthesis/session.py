@@ -166,7 +166,8 @@ class Session:
         if drain.active:
             raise ClientError(
                 ErrorCode.SERVER_BUSY,
-                "This server is shutting down; reconnect to continue elsewhere.",
+                "This server is shutting down; send the request again on a new connection, which "
+                "another server will take.",
             )
         if request.voice_id is None:
             raise ClientError(INVALID, "voice_id is required.", field="voice_id")
