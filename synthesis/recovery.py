@@ -47,7 +47,8 @@ class Recovery:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        # Looks, while other processes' workers hold chunks, whether they still live.
+        # Looks, while chunks are out with other processes' workers, whether those workers
+        # still live and whether a chunk was taken by one that died before it said so.
         self.workers_timer: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
