@@ -82,6 +82,9 @@ def test_it_names_the_pages_static_files_by_their_content_and_has_them_cached_fo
     _, headers, body = fetch(running.url + script)
     assert body == (ROOT / "static" / "demo" / "demo.js").read_bytes()
     assert headers["Content-Type"].startswith("text/javascript")
+    # Read as what it says it is, and by this server's pages only.
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "Access-Control-Allow-Origin" not in headers
 
 
 def test_it_sends_a_file_gzipped_to_a_client_that_accepts_it(open_server: Deployment):

@@ -241,6 +241,8 @@ STORAGES = {
     # new release's files never meet an old cached copy.
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Only this server's own pages use its static files: no other site needs to read them.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 
 # The channel layer carries synthesis jobs to the workers and audio back to the sockets.
 REDIS_URL = env_str("REDIS_URL", "")
