@@ -225,13 +225,14 @@ async def jobs_waiting(channel: str) -> int:
 
 
 async def oldest_waiting(layer: BaseChannelLayer, channel: str) -> float:
-    """When (time.time()) the oldest message still on `channel` of the Redis layer was sent;
-    +inf when none is there.
+    """The lowest score of the messages still on `channel` of the Redis layer: the first in
+    line (its `due` on the worker channel, redis_layer.py; when it was sent on others); +inf
+    when none is there.
 
     A message a receiver has taken but not finished taking counts as still there: channels_redis
     keeps it in a second sorted set ("$inflight") until the receiver has it, and puts it back on
-    the channel if the receiver died meanwhile. So a message sent before this time and not on
-    the channel was handed to some receiver.
+    the channel if the receiver died meanwhile. So a message scored below this and not on the
+    channel was handed to some receiver.
     """
     redis_layer: Any = layer
     key = redis_layer.prefix + channel

@@ -146,7 +146,7 @@ class Recovery:
             return
         silent_since = time.time() - missing_after()
         silent = [
-            (stream, index) for stream, index in unheard if stream.sent_at[index] < silent_since
+            (stream, index) for stream, index in unheard if stream.queued[index][0] < silent_since
         ]
         try:
             lost = await self.lost_with_workers(held) + await self.taken_unheard(silent)
@@ -180,19 +180,25 @@ class Recovery:
     ) -> list[tuple[RequestStream, int, str]]:
         """Of chunks no worker spoke of for three heartbeats, those no longer on the worker
         channel: the worker that took one died before it could say so (a live one says so
-        within milliseconds)."""
+        within milliseconds).
+
+        The channel is ordered by `due` (redis_layer.py): a chunk due before the first one
+        still there has been taken. One due at the same moment may still be there, and is left
+        to its deadline.
+        """
         if not silent:
             return []
         global _last_look
         layer = self.session.layer
         looked_at, oldest = _last_look.get(layer, (-math.inf, math.inf))
         # The sessions of a process share one look per heartbeat, however many chunks wait.
-        # It holds for chunks sent before it, as these were (three heartbeats ago).
+        # It holds for chunks that were on the channel before it, as these were (three
+        # heartbeats ago).
         if time.time() - looked_at > settings.TTS_HEARTBEAT_SECONDS:
             looked_at = time.time()
             oldest = await oldest_waiting(layer, WORKER_CHANNEL)
             _last_look = {layer: (looked_at, oldest)}
-        return [(stream, index, "") for stream, index in silent if stream.sent_at[index] < oldest]
+        return [(stream, index, "") for stream, index in silent if stream.queued[index][1] < oldest]
 
     async def send_again(self, stream: RequestStream, index: int, worker: str) -> None:
         """Send chunk `index`, lost with `worker` (or with one that never spoke: ""), again."""

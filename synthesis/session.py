@@ -334,7 +334,7 @@ class Session:
         else:
             if sent and self.current(stream):  # not ended while the send awaited
                 load.dispatched(stream.token, index, due)
-                stream.sent_at.setdefault(index, time.time())
+                stream.queued.setdefault(index, (time.time(), due))
                 if settings.REDIS_URL:  # workers in other processes, which may die
                     self.recovery.watch_workers()
             return sent

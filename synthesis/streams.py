@@ -107,9 +107,10 @@ class RequestStream:
     begun: set[int] = field(default_factory=set)
     # The worker process holding each chunk, in the scale-out mode (tts.taken).
     held_by: dict[int, str] = field(default_factory=dict)
-    # When each chunk was first handed to the worker channel (time.time(), once it was there),
-    # and the chunks some worker has spoken of (taken, started, audio).
-    sent_at: dict[int, float] = field(default_factory=dict)
+    # Each chunk's first copy on the worker channel: when it was there (time.time()), and its
+    # place in the channel's order (its `due`); and the chunks some worker has spoken of
+    # (taken, started, audio).
+    queued: dict[int, tuple[float, float]] = field(default_factory=dict)
     heard: set[int] = field(default_factory=set)
     # Whether the request already waited a deadline longer for busy workers.
     waited: bool = False
@@ -168,7 +169,7 @@ class RequestStream:
         return [
             index
             for index in self.in_flight_chunks()
-            if index in self.sent_at and index not in self.heard and index not in self.resent
+            if index in self.queued and index not in self.heard and index not in self.resent
         ]
 
     @property

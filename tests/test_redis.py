@@ -87,6 +87,29 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         redis_server.stop()
 
 
+def test_the_worker_channel_hands_out_the_chunk_due_soonest_first() -> None:
+    """Whichever web process sent them, in whatever order: the workers take the chunk whose
+    listener needs it first. Other channels stay first in, first out."""
+    from synthesis.redis_layer import DueOrderedRedisChannelLayer
+
+    layer = DueOrderedRedisChannelLayer(
+        hosts=[{"address": lonely_redis(), "socket_timeout": 15}],
+        ordered_channels=["tts-synthesize"],
+    )
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        now = time.time()
+        for name, due in (("later", now + 5), ("now", now), ("soon", now + 1)):
+            message = {"type": "tts.synthesize", "name": name, "due": due}
+            await layer.send("tts-synthesize", message)
+            await layer.send("elsewhere", message)
+        ordered = [(await layer.receive("tts-synthesize"))["name"] for _ in range(3)]
+        arrived = [(await layer.receive("elsewhere"))["name"] for _ in range(3)]
+        return ordered, arrived
+
+    assert asyncio.run(scenario()) == (["now", "soon", "later"], ["later", "now", "soon"])
+
+
 # One Daphne without workers and one `synthesis_worker` process, on a Redis of their own,
 # which the last tests stop and start again.
 
@@ -480,6 +503,47 @@ def test_a_chunk_taken_by_a_worker_that_died_before_saying_so_is_sent_again_with
     assert lost not in log_then  # waiting three seconds on the channel is not lost
     assert lost in log
     assert after < deadline / 3, after
+
+
+def test_a_newcomers_first_chunk_reaches_a_worker_before_chunks_needed_later(
+    workerless_deployment,
+):
+    """The worker channel is in order of need: a long answer's next chunks, due once its
+    first two seconds have played, wait behind a newcomer's first chunk, due now, though
+    they were sent before it."""
+    from channels_redis.core import RedisChannelLayer
+
+    running, redis_url = workerless_deployment
+    ours = {"long-answer", "newcomer"}
+
+    async def scenario() -> list[tuple[str, int]]:
+        # The test is the only worker.
+        layer = RedisChannelLayer(hosts=[{"address": redis_url, "socket_timeout": 15}])
+
+        async def next_job() -> dict:
+            while True:
+                job = await asyncio.wait_for(layer.receive("tts-synthesize"), 10)
+                if job["request_id"] in ours:
+                    return dict(job)  # not an earlier test's
+
+        async with running.websocket() as long_answer, running.websocket() as newcomer:
+            text = {"text": LONG_TEXT, "voice_id": "joe", "request_id": "long-answer"}
+            await send(long_answer, text)
+            first = await next_job()
+            two_seconds = bytes(2 * first["sample_rate"] * 2)
+            for part, audio in enumerate([two_seconds, b""]):
+                reply = {"type": "tts.audio", "part": part, "last": not audio, "audio": audio}
+                for name in ("request_id", "stream", "index"):
+                    reply[name] = first[name]
+                await layer.send(first["reply_channel"], {**reply, "words": []})
+            assert (await receive(long_answer, 10))["status"] == "chunk"
+            await asyncio.sleep(0.3)  # its next chunks are on the channel now
+            await send(newcomer, {"text": "Hello.", "voice_id": "joe", "request_id": "newcomer"})
+            await asyncio.sleep(0.3)
+            taken = [await next_job() for _ in range(3)]
+        return [(job["request_id"], job["index"]) for job in taken]
+
+    assert asyncio.run(scenario()) == [("newcomer", 0), ("long-answer", 1), ("long-answer", 2)]
 
 
 def test_a_flood_that_fills_the_worker_channel_gets_server_busy_and_nothing_breaks(tmp_path):

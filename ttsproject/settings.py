@@ -261,8 +261,11 @@ TTS_WORKER_CAPACITY = env_int("TTS_WORKER_CAPACITY", 1000, 1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer, with the workers' channel in order of need rather than
+            # first in, first out (synthesis/redis_layer.py).
+            "BACKEND": "synthesis.redis_layer.DueOrderedRedisChannelLayer",
             "CONFIG": {
+                "ordered_channels": [TTS_WORKER_CHANNEL],
                 # redis-py 8 reads with a 5 s socket timeout by default, which is exactly how
                 # long channels-redis's blocking receive (BZPOPMIN) waits: an idle consumer or
                 # worker then dies with "Timeout reading". Allow longer than that wait, so
