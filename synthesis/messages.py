@@ -214,7 +214,8 @@ async def jobs_waiting(channel: str) -> int:
         queue = layer.channels.get(channel)
         return 0 if queue is None else queue.qsize()
     # channels_redis keeps a channel's messages in a sorted set on each Redis server, scored
-    # by when they were sent; those older than the layer's expiry are as good as gone.
+    # by when they were sent (the worker channel's by when they are due, redis_layer.py);
+    # those older than the layer's expiry are as good as gone.
     redis_layer: Any = layer
     fresh_since = time.time() - redis_layer.expiry
     waiting = 0
