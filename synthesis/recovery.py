@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The last look at the worker channel of a channel layer: when (time.time()), and when the
-# oldest message on it was sent.
+# The last look at the worker channel of a channel layer: when (time.time()), and the lowest
+# score on it then (messages.oldest_waiting).
 _last_look: dict[BaseChannelLayer, tuple[float, float]] = {}
 
 
