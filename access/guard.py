@@ -135,7 +135,7 @@ async def admit(
 async def admit_request(scope: dict[str, Any], channel_name: str) -> Client:
     """Check an HTTP request's key, or raise Refused. It takes none of the key's connections:
     its rate, usage and every limit on the request itself still apply."""
-    client = Client(channel_name, _nothing, connected=False)
+    client = request_client(channel_name)
     token = presented_token(scope)
     refused_because: str | None = None
     if token is not None and looks_like_key(token):
@@ -150,8 +150,14 @@ async def admit_request(scope: dict[str, Any], channel_name: str) -> Client:
     return client
 
 
+def request_client(channel_name: str) -> Client:
+    """A client for one request that is not a socket: it holds none of a key's connections,
+    and a key revoked while it runs lets it run on (it started while valid)."""
+    return Client(channel_name, _nothing, connected=False)
+
+
 async def _nothing() -> None:
-    """A key revoked during an HTTP request: the request runs on (it started while valid)."""
+    """A key revoked during a request that is not a socket: nothing to close."""
 
 
 def refusal_reason(scope: dict[str, Any], token: str | None) -> str:

@@ -80,10 +80,15 @@ class HttpSpeech:
         assert layer is not None
         reply = await layer.new_channel()
         client = await guard.admit_request(scope, reply)
-        outlet = Queued()
-        speech = cls(Session(outlet, layer, reply, client), outlet, layer, reply)
+        speech = cls.of(client, layer, reply)
         drain.responding(speech)  # a server told to stop first finishes what it was saying
         return speech
+
+    @classmethod
+    def of(cls, client: guard.Client, layer: BaseChannelLayer, reply: str) -> HttpSpeech:
+        """`client`'s request, with its replies on `reply` of `layer`; `close()` it."""
+        outlet = Queued()
+        return cls(Session(outlet, layer, reply, client), outlet, layer, reply)
 
     async def start(self, fields: dict[str, Any]) -> None:
         """Start speaking `fields` (a WebSocket message's), or raise ClientError saying why
